@@ -1,0 +1,198 @@
+package broker
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eddy-streams/eddy/broker/storage"
+)
+
+// handleProduce answers Produce (key 0), v0-v11.
+//
+// Appends happen here, on the connection's reader goroutine, in request
+// order. For acks=all the response waits on the writer goroutine until the
+// appended bytes are fsynced; the partition log group-commits, so
+// producers (and pipelined requests of one producer) share fsyncs.
+// acks=1 answers once the bytes are written to the file; acks=0 sends no
+// response at all.
+func handleProduce(c *conn, kreq kmsg.Request, r *reply) {
+	req := kreq.(*kmsg.ProduceRequest)
+	resp := r.resp.(*kmsg.ProduceResponse)
+	b := c.b
+
+	type pending struct {
+		p   *partition
+		end int64
+		rp  *kmsg.ProduceResponseTopicPartition
+	}
+	var toSync []pending
+
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		resp.Topics = append(resp.Topics, st)
+	}
+	for i, rt := range req.Topics {
+		for j, rp := range rt.Partitions {
+			out := &resp.Topics[i].Partitions[j]
+			*out = kmsg.NewProduceResponseTopicPartition()
+			out.Partition = rp.Partition
+			out.BaseOffset = -1
+			out.LogAppendTime = -1
+			out.LogStartOffset = -1
+			fail := func(e *kerr.Error, msg string) {
+				out.ErrorCode = e.Code
+				if msg != "" {
+					out.ErrorMessage = kmsg.StringPtr(msg)
+				}
+			}
+			if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
+				fail(kerr.InvalidRequiredAcks, fmt.Sprintf("acks must be 0, 1 or -1, got %d", req.Acks))
+				continue
+			}
+			p := b.topics.partition(rt.Topic, rp.Partition)
+			if p == nil {
+				fail(kerr.UnknownTopicOrPartition, "")
+				continue
+			}
+			if size, ok := largestBatch(rp.Records); ok && size > int(b.cfg.MaxMessageBytes) {
+				fail(kerr.MessageTooLarge, fmt.Sprintf("record batch of %d bytes exceeds max.message.bytes %d", size, b.cfg.MaxMessageBytes))
+				continue
+			}
+			res, err := p.log.Append(rp.Records)
+			if err != nil {
+				e := appendErrorCode(err)
+				if e == kerr.KafkaStorageError {
+					c.log.Error("append failed", "topic", rt.Topic, "partition", rp.Partition, "err", err)
+				}
+				fail(e, err.Error())
+				continue
+			}
+			p.appended()
+			out.BaseOffset = res.BaseOffset
+			out.LogStartOffset = p.log.StartOffset()
+			if req.Acks == -1 {
+				toSync = append(toSync, pending{p: p, end: res.LastOffset + 1, rp: out})
+			}
+		}
+	}
+
+	switch {
+	case req.Acks == 0:
+		r.resp = nil
+	case len(toSync) == 1:
+		ps := toSync[0]
+		r.complete = func(ctx context.Context) {
+			if err := ps.p.log.SyncTo(ctx, ps.end); err != nil {
+				ps.rp.ErrorCode, ps.rp.ErrorMessage = syncErrorCode(c, ps.p, err)
+			}
+		}
+	case len(toSync) > 1:
+		// fsync the partitions side by side: each is a separate file.
+		r.complete = func(ctx context.Context) {
+			var wg sync.WaitGroup
+			for _, ps := range toSync {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := ps.p.log.SyncTo(ctx, ps.end); err != nil {
+						ps.rp.ErrorCode, ps.rp.ErrorMessage = syncErrorCode(c, ps.p, err)
+					}
+				}()
+			}
+			wg.Wait()
+		}
+	}
+}
+
+// syncErrorCode reports a failed wait for durability: the broker shutting
+// down is a timeout (the client retries elsewhere); an fsync failure is a
+// storage error.
+func syncErrorCode(c *conn, p *partition, err error) (int16, *string) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, storage.ErrClosed) {
+		return kerr.RequestTimedOut.Code, kmsg.StringPtr("broker shutting down before the write was durable")
+	}
+	c.log.Error("fsync failed", "topic", p.topic, "partition", p.index, "err", err)
+	return kerr.KafkaStorageError.Code, kmsg.StringPtr(err.Error())
+}
+
+// appendErrorCode maps storage's validation errors to Kafka's codes.
+func appendErrorCode(err error) *kerr.Error {
+	switch {
+	case errors.Is(err, storage.ErrCorruptBatch):
+		return kerr.CorruptMessage
+	case errors.Is(err, storage.ErrUnsupportedMagic):
+		return kerr.UnsupportedForMessageFormat
+	case errors.Is(err, storage.ErrInvalidBatch):
+		return kerr.InvalidRecord
+	default:
+		return kerr.KafkaStorageError
+	}
+}
+
+// largestBatch returns the size of the largest batch in concatenated
+// record batches, reading only their length fields; ok is false when the
+// framing is broken (storage reports that precisely).
+func largestBatch(b []byte) (largest int, ok bool) {
+	for len(b) > 0 {
+		if len(b) < 12 {
+			return largest, false
+		}
+		n := int(int32(binary.BigEndian.Uint32(b[8:]))) + 12
+		if n < 12 {
+			return largest, false
+		}
+		largest = max(largest, n)
+		if n > len(b) {
+			return largest, false
+		}
+		b = b[n:]
+	}
+	return largest, true
+}
+
+// handleListOffsets answers ListOffsets (key 2), v0-v8: the earliest (-2)
+// and latest (-1) offsets. Lookups by timestamp come with the time index.
+func handleListOffsets(c *conn, kreq kmsg.Request, r *reply) {
+	req := kreq.(*kmsg.ListOffsetsRequest)
+	resp := r.resp.(*kmsg.ListOffsetsResponse)
+	b := c.b
+	for _, rt := range req.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.Timestamp = -1
+			sp.Offset = -1
+			p := b.topics.partition(rt.Topic, rp.Partition)
+			var offset int64
+			switch {
+			case p == nil:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case rp.Timestamp == -1: // latest; the last stable offset equals it until transactions exist
+				offset = p.log.EndOffset()
+			case rp.Timestamp == -2 || rp.Timestamp == -4: // earliest, earliest-local
+				offset = p.log.StartOffset()
+			default:
+				sp.ErrorCode = kerr.UnsupportedForMessageFormat.Code
+			}
+			if sp.ErrorCode == 0 {
+				sp.Offset = offset
+				sp.LeaderEpoch = 0
+				if req.Version == 0 {
+					sp.OldStyleOffsets = []int64{offset}
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+}

@@ -1,0 +1,65 @@
+package broker
+
+import (
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// apiSpec is one API the broker serves: the versions it accepts and the
+// handler that runs the request's synchronous part on the reader goroutine
+// and fills in r (resp, and complete/write for work that may wait).
+type apiSpec struct {
+	min, max int16
+	handle   func(c *conn, req kmsg.Request, r *reply)
+}
+
+// apis is the broker's compatibility table. Minimum versions go as low as
+// clients still pin: Produce v0 is advertised because librdkafka only
+// enables compression codecs when it is (it then sends v3+ with v2 record
+// batches anyway); goka pins sarama to Kafka 2.0; kafkajs speaks
+// ApiVersions v0-v2.
+var apis map[int16]apiSpec
+
+func init() {
+	apis = map[int16]apiSpec{
+		int16(kmsg.Produce):          {0, 11, handleProduce},
+		int16(kmsg.Fetch):            {4, 17, handleFetch},
+		int16(kmsg.ListOffsets):      {0, 8, handleListOffsets},
+		int16(kmsg.Metadata):         {0, 12, handleMetadata},
+		int16(kmsg.ApiVersions):      {0, 4, handleApiVersions},
+		int16(kmsg.CreateTopics):     {0, 7, handleCreateTopics},
+		int16(kmsg.DeleteTopics):     {0, 6, handleDeleteTopics},
+		int16(kmsg.CreatePartitions): {0, 3, handleCreatePartitions},
+		int16(kmsg.DescribeCluster):  {0, 1, handleDescribeCluster},
+	}
+}
+
+// supportedApiKeys lists apis for an ApiVersions response, by key.
+func supportedApiKeys() []kmsg.ApiVersionsResponseApiKey {
+	keys := make([]kmsg.ApiVersionsResponseApiKey, 0, len(apis))
+	for k, s := range apis {
+		keys = append(keys, kmsg.ApiVersionsResponseApiKey{ApiKey: k, MinVersion: s.min, MaxVersion: s.max})
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].ApiKey < keys[j].ApiKey })
+	return keys
+}
+
+// handleApiVersions answers ApiVersions (key 18).
+func handleApiVersions(c *conn, req kmsg.Request, r *reply) {
+	resp := r.resp.(*kmsg.ApiVersionsResponse)
+	resp.ApiKeys = supportedApiKeys()
+}
+
+// apiVersionsFallback answers an ApiVersions request of a version we do
+// not know in version 0 with UNSUPPORTED_VERSION and our ranges, as KIP-511
+// asks, so the client can retry with a version we support.
+func (c *conn) apiVersionsFallback(h requestHeader) *reply {
+	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.SetVersion(0)
+	resp.ErrorCode = kerr.UnsupportedVersion.Code
+	resp.ApiKeys = supportedApiKeys()
+	h.flexible = false
+	return &reply{hdr: h, resp: resp}
+}

@@ -1,0 +1,194 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/eddy-streams/eddy/broker/storage"
+)
+
+// Broker is a running single-node Kafka-compatible broker. It is safe for
+// concurrent use; Close stops it.
+type Broker struct {
+	cfg       Config
+	log       *slog.Logger
+	ln        net.Listener
+	advHost   string
+	advPort   int32
+	clusterID string
+
+	topics   *topicRegistry
+	sessions *fetchSessions
+
+	// ctx is cancelled by Close; every goroutine the broker starts
+	// watches it and is counted in wg.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// mu guards conns and closed.
+	mu     sync.Mutex
+	conns  map[*conn]struct{}
+	closed bool
+}
+
+// Start opens the data directory (recovering any partition logs left by an
+// unclean stop), binds the listener and starts serving. The broker runs
+// until Close is called; ctx only bounds start-up.
+func Start(ctx context.Context, cfg Config) (*Broker, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("broker: create data dir: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	b := &Broker{
+		cfg:   cfg,
+		log:   cfg.Logger,
+		conns: make(map[*conn]struct{}),
+	}
+	b.clusterID, err = loadOrCreateMeta(cfg.DataDir, cfg.NodeID)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	b.topics, err = openTopicRegistry(cfg.DataDir, b.logOptions(), b.log)
+	if err != nil {
+		return nil, err
+	}
+	b.sessions = newFetchSessions(cfg.FetchSessionCacheSlots)
+
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", cfg.Listen)
+	if err != nil {
+		b.topics.close()
+		return nil, fmt.Errorf("broker: listen on %s: %w", cfg.Listen, err)
+	}
+	b.ln = ln
+	if err := b.setAdvertised(); err != nil {
+		ln.Close()
+		b.topics.close()
+		return nil, err
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.wg.Add(1)
+	go b.acceptLoop()
+	b.log.Info("broker started",
+		"listen", ln.Addr().String(),
+		"advertised", b.advertisedAddr(),
+		"data_dir", cfg.DataDir,
+		"node_id", cfg.NodeID,
+		"cluster_id", b.clusterID,
+		"topics", b.topics.count(),
+		"startup", time.Since(start).Round(time.Microsecond))
+	return b, nil
+}
+
+// Addr is the address the broker listens on, e.g. "127.0.0.1:41234".
+func (b *Broker) Addr() string { return b.ln.Addr().String() }
+
+// ClusterID is the cluster id persisted in the data directory.
+func (b *Broker) ClusterID() string { return b.clusterID }
+
+func (b *Broker) advertisedAddr() string {
+	return net.JoinHostPort(b.advHost, strconv.Itoa(int(b.advPort)))
+}
+
+func (b *Broker) setAdvertised() error {
+	addr := b.cfg.AdvertisedAddr
+	if addr == "" {
+		addr = b.ln.Addr().String()
+	}
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("broker: advertised.listeners %q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port <= 0 || port > 65535 {
+		return fmt.Errorf("broker: advertised.listeners %q: bad port", addr)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	b.advHost, b.advPort = host, int32(port)
+	return nil
+}
+
+// Close stops accepting connections, closes every open connection, waits
+// for the broker's goroutines to finish and then closes the partition logs,
+// which fsyncs them and marks them cleanly shut down.
+func (b *Broker) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	for c := range b.conns {
+		c.nc.Close()
+	}
+	b.mu.Unlock()
+
+	b.cancel()
+	b.ln.Close()
+	b.wg.Wait()
+	err := b.topics.close()
+	b.log.Info("broker stopped", "listen", b.ln.Addr().String())
+	return err
+}
+
+func (b *Broker) acceptLoop() {
+	defer b.wg.Done()
+	var backoff time.Duration
+	for {
+		nc, err := b.ln.Accept()
+		if err != nil {
+			if b.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Temporary failures such as EMFILE: back off rather than spin.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			b.log.Warn("accept failed; retrying", "err", err, "backoff", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-b.ctx.Done():
+				return
+			}
+			continue
+		}
+		backoff = 0
+		c := newConn(b, nc)
+		b.mu.Lock()
+		if b.closed {
+			b.mu.Unlock()
+			nc.Close()
+			return
+		}
+		b.conns[c] = struct{}{}
+		b.wg.Add(1)
+		b.mu.Unlock()
+		go func() {
+			defer b.wg.Done()
+			c.serve()
+			b.mu.Lock()
+			delete(b.conns, c)
+			b.mu.Unlock()
+		}()
+	}
+}
+
+// logOptions are the storage options every partition log gets.
+func (b *Broker) logOptions() storage.Options {
+	return storage.Options{SegmentBytes: b.cfg.SegmentBytes}
+}

@@ -1,0 +1,117 @@
+package broker
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Config configures a Broker. Zero values mean Kafka's defaults, so
+// Config{DataDir: dir} is a working single-node broker. Field comments name
+// the Kafka setting each one mirrors.
+type Config struct {
+	// DataDir holds the partition logs and the broker's metadata
+	// (Kafka: log.dirs). Required.
+	DataDir string
+
+	// Listen is the host:port to accept connections on (Kafka: listeners).
+	// Port 0 picks a free port; Broker.Addr reports it. Default 127.0.0.1:9092.
+	Listen string
+
+	// AdvertisedAddr is the host:port clients are told to connect to in
+	// Metadata responses (Kafka: advertised.listeners). Default: the
+	// address the listener is bound to, with an unspecified host
+	// (0.0.0.0 or ::) replaced by 127.0.0.1.
+	AdvertisedAddr string
+
+	// NodeID is this broker's id (Kafka: node.id). Default 0.
+	NodeID int32
+
+	// NumPartitions is the partition count of auto-created topics and of
+	// CreateTopics requests that leave it unset (Kafka: num.partitions).
+	// Default 1.
+	NumPartitions int32
+
+	// DisableAutoCreateTopics turns off topic creation on Metadata
+	// requests for unknown topics (Kafka: auto.create.topics.enable=false).
+	DisableAutoCreateTopics bool
+
+	// SegmentBytes is the size at which a partition's active segment is
+	// rolled (Kafka: log.segment.bytes). Default 1 GiB.
+	SegmentBytes int64
+
+	// MaxMessageBytes is the largest record batch a Produce may carry
+	// (Kafka: message.max.bytes). Default 1048588.
+	MaxMessageBytes int32
+
+	// MaxRequestBytes is the largest request frame accepted; a larger
+	// length prefix closes the connection (Kafka: socket.request.max.bytes).
+	// Default 100 MiB.
+	MaxRequestBytes int32
+
+	// FetchSessionCacheSlots bounds the number of incremental fetch
+	// sessions kept (Kafka: max.incremental.fetch.session.cache.slots).
+	// Default 1000.
+	FetchSessionCacheSlots int
+
+	// IdleTimeout closes connections that send nothing for this long
+	// (Kafka: connections.max.idle.ms). Default 10 minutes.
+	IdleTimeout time.Duration
+
+	// Logger receives the broker's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+const (
+	defaultListen          = "127.0.0.1:9092"
+	defaultSegmentBytes    = 1 << 30
+	defaultMaxMessageBytes = 1048588
+	defaultMaxRequestBytes = 100 << 20
+	defaultSessionSlots    = 1000
+	defaultIdleTimeout     = 10 * time.Minute
+)
+
+// withDefaults returns c with zero fields filled in, or an error naming the
+// first invalid setting.
+func (c Config) withDefaults() (Config, error) {
+	if c.DataDir == "" {
+		return c, fmt.Errorf("broker: Config.DataDir (log.dirs) is required")
+	}
+	if c.Listen == "" {
+		c.Listen = defaultListen
+	}
+	if c.NumPartitions == 0 {
+		c.NumPartitions = 1
+	}
+	if c.NumPartitions < 0 {
+		return c, fmt.Errorf("broker: num.partitions must be positive, got %d", c.NumPartitions)
+	}
+	if c.SegmentBytes == 0 {
+		c.SegmentBytes = defaultSegmentBytes
+	}
+	if c.SegmentBytes < 14 {
+		return c, fmt.Errorf("broker: log.segment.bytes must be at least 14, got %d", c.SegmentBytes)
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = defaultMaxMessageBytes
+	}
+	if c.MaxMessageBytes < 0 {
+		return c, fmt.Errorf("broker: message.max.bytes must be positive, got %d", c.MaxMessageBytes)
+	}
+	if c.MaxRequestBytes == 0 {
+		c.MaxRequestBytes = defaultMaxRequestBytes
+	}
+	if c.MaxRequestBytes < 0 {
+		return c, fmt.Errorf("broker: socket.request.max.bytes must be positive, got %d", c.MaxRequestBytes)
+	}
+	if c.FetchSessionCacheSlots == 0 {
+		c.FetchSessionCacheSlots = defaultSessionSlots
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = defaultIdleTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c, nil
+}

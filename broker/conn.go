@@ -1,0 +1,302 @@
+package broker
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// maxInFlight bounds the replies a connection may have queued for its
+// writer. Clients pipeline a handful of requests (5 by default in Kafka
+// clients); beyond this the reader stops reading, which pushes back on the
+// client through TCP.
+const maxInFlight = 64
+
+// conn serves one client connection with two goroutines:
+//
+//   - the reader (serve) reads frames, decodes them with kmsg and runs each
+//     request's synchronous part in arrival order: validation, appends to
+//     logs, topic changes. So a connection's side effects happen in the
+//     order its requests were sent, as Kafka guarantees.
+//   - the writer (writeLoop) takes replies in the same order, runs the
+//     part of each that may wait (fsync for acks=all, the long poll and
+//     read of a fetch), encodes the response and writes it.
+//
+// Responses therefore leave in request order, and a produce waiting for
+// its fsync does not stop the reader from appending the next request, so
+// pipelined produces share fsyncs.
+type conn struct {
+	b   *Broker
+	nc  net.Conn
+	log *slog.Logger
+
+	replies chan *reply
+	// done is closed when the writer has failed; the reader stops.
+	done chan struct{}
+}
+
+// requestHeader is the part of a request that precedes its body.
+type requestHeader struct {
+	key      int16
+	version  int16
+	corrID   int32
+	clientID string
+	// flexible says whether the response header carries tagged fields.
+	flexible bool
+}
+
+// reply is one request's answer on its way to the writer.
+type reply struct {
+	hdr requestHeader
+	// resp is encoded and sent; nil means no response is sent (acks=0).
+	resp kmsg.Response
+	// complete, if set, runs on the writer goroutine before resp is
+	// encoded; it may block (fsync, long poll) and may fill in resp.
+	complete func(ctx context.Context)
+	// write, if set, writes the whole response frame itself (fetch
+	// responses, whose records go to the socket from the segment files).
+	write func(ctx context.Context, h requestHeader, w *bufio.Writer, nc net.Conn) error
+}
+
+func newConn(b *Broker, nc net.Conn) *conn {
+	return &conn{
+		b:       b,
+		nc:      nc,
+		log:     b.log.With("remote", nc.RemoteAddr().String()),
+		replies: make(chan *reply, maxInFlight),
+		done:    make(chan struct{}),
+	}
+}
+
+// errCloseConn is returned by request parsing when Kafka would close the
+// connection rather than answer.
+var errCloseConn = errors.New("closing connection")
+
+// serve runs the reader and, in a second goroutine, the writer; it returns
+// when both have finished and the socket is closed.
+func (c *conn) serve() {
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop()
+	}()
+	err := c.readLoop()
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && c.b.ctx.Err() == nil {
+		c.log.Warn("closing connection", "err", err)
+	}
+	close(c.replies)
+	<-writerDone
+	c.nc.Close()
+}
+
+func (c *conn) readLoop() error {
+	br := bufio.NewReaderSize(c.nc, 64<<10)
+	var sizeBuf [4]byte
+	for {
+		if err := c.nc.SetReadDeadline(time.Now().Add(c.b.cfg.IdleTimeout)); err != nil {
+			return err
+		}
+		if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return fmt.Errorf("idle for %s (connections.max.idle.ms)", c.b.cfg.IdleTimeout)
+			}
+			return err
+		}
+		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
+		if size < 8 || size > c.b.cfg.MaxRequestBytes {
+			return fmt.Errorf("request size %d is outside [8, %d] (socket.request.max.bytes): %w",
+				size, c.b.cfg.MaxRequestBytes, errCloseConn)
+		}
+		body, err := readFrame(br, int(size))
+		if err != nil {
+			return fmt.Errorf("read request of %d bytes: %w", size, err)
+		}
+		r, err := c.handle(body)
+		if err != nil {
+			return err
+		}
+		select {
+		case c.replies <- r:
+		case <-c.done:
+			return net.ErrClosed
+		}
+	}
+}
+
+// readFrame reads a frame body of n bytes. Small frames are read into one
+// allocation; large ones grow as bytes arrive, so a length prefix alone
+// cannot make the broker allocate socket.request.max.bytes.
+func readFrame(r io.Reader, n int) ([]byte, error) {
+	const eager = 1 << 20
+	if n <= eager {
+		buf := make([]byte, n)
+		_, err := io.ReadFull(r, buf)
+		return buf, err
+	}
+	var buf bytes.Buffer
+	buf.Grow(eager)
+	if _, err := io.CopyN(&buf, r, int64(n)); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// handle decodes one request and runs its synchronous part.
+func (c *conn) handle(body []byte) (*reply, error) {
+	var h requestHeader
+	h.key = int16(binary.BigEndian.Uint16(body[0:]))
+	h.version = int16(binary.BigEndian.Uint16(body[2:]))
+	h.corrID = int32(binary.BigEndian.Uint32(body[4:]))
+	rest := body[8:]
+
+	if len(rest) < 2 {
+		return nil, fmt.Errorf("request header truncated: %w", errCloseConn)
+	}
+	if idLen := int16(binary.BigEndian.Uint16(rest)); idLen >= 0 {
+		if int(idLen) > len(rest)-2 {
+			return nil, fmt.Errorf("client id length %d beyond frame: %w", idLen, errCloseConn)
+		}
+		h.clientID = string(rest[2 : 2+int(idLen)])
+		rest = rest[2+int(idLen):]
+	} else {
+		rest = rest[2:]
+	}
+
+	spec, known := apis[h.key]
+	req := kmsg.RequestForKey(h.key)
+	if !known || req == nil {
+		return nil, fmt.Errorf("unknown or unsupported api key %d (%s) from client %q: %w",
+			h.key, kmsg.NameForKey(h.key), h.clientID, errCloseConn)
+	}
+	if h.version < spec.min || h.version > spec.max {
+		if h.key == int16(kmsg.ApiVersions) {
+			// KIP-511: answer with a v0 response listing our versions,
+			// so the client can pick one and retry.
+			return c.apiVersionsFallback(h), nil
+		}
+		return nil, fmt.Errorf("%s v%d requested by client %q, supported v%d-v%d: %w",
+			kmsg.NameForKey(h.key), h.version, h.clientID, spec.min, spec.max, errCloseConn)
+	}
+	req.SetVersion(h.version)
+	h.flexible = req.IsFlexible()
+	if h.flexible {
+		var err error
+		if rest, err = skipTags(rest); err != nil {
+			return nil, fmt.Errorf("%s v%d header: %w: %w", kmsg.NameForKey(h.key), h.version, err, errCloseConn)
+		}
+	}
+	if h.key == int16(kmsg.ApiVersions) {
+		h.flexible = false // ApiVersions responses always use header v0
+	}
+	if err := req.ReadFrom(rest); err != nil {
+		return nil, fmt.Errorf("malformed %s v%d from client %q: %v: %w",
+			kmsg.NameForKey(h.key), h.version, h.clientID, err, errCloseConn)
+	}
+	resp := req.ResponseKind()
+	resp.SetVersion(h.version)
+	r := &reply{hdr: h, resp: resp}
+	spec.handle(c, req, r)
+	return r, nil
+}
+
+// skipTags skips a tagged-field section (KIP-482) and returns what follows.
+func skipTags(b []byte) ([]byte, error) {
+	n, used := binary.Uvarint(b)
+	if used <= 0 {
+		return nil, errors.New("bad tagged field count")
+	}
+	b = b[used:]
+	for range n {
+		_, used := binary.Uvarint(b)
+		if used <= 0 {
+			return nil, errors.New("bad tag")
+		}
+		b = b[used:]
+		size, used := binary.Uvarint(b)
+		if used <= 0 || size > uint64(len(b)-used) {
+			return nil, errors.New("bad tag size")
+		}
+		b = b[used+int(size):]
+	}
+	return b, nil
+}
+
+func (c *conn) writeLoop() {
+	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	var buf []byte
+	var werr error
+	for r := range c.replies {
+		if werr != nil {
+			continue // drain so the reader never blocks
+		}
+		if r.complete != nil || r.write != nil {
+			// About to wait: let the client have what is ready.
+			if werr = bw.Flush(); werr != nil {
+				c.fail(werr)
+				continue
+			}
+		}
+		if r.complete != nil {
+			r.complete(c.b.ctx)
+		}
+		switch {
+		case r.write != nil:
+			werr = r.write(c.b.ctx, r.hdr, bw, c.nc)
+		case r.resp != nil:
+			buf = appendResponse(buf[:0], r.hdr, r.resp)
+			_, werr = bw.Write(buf)
+			if cap(buf) > 1<<20 {
+				buf = nil // don't pin one huge response's buffer
+			}
+		}
+		if werr == nil && len(c.replies) == 0 {
+			werr = bw.Flush()
+		}
+		if werr != nil {
+			c.fail(werr)
+		}
+	}
+	if werr == nil {
+		bw.Flush()
+	}
+}
+
+// fail stops the connection after a write error.
+func (c *conn) fail(err error) {
+	if c.b.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+		c.log.Debug("write failed; closing connection", "err", err)
+	}
+	close(c.done)
+	c.nc.Close()
+}
+
+// appendResponse appends a whole response frame: length, header, body.
+func appendResponse(dst []byte, h requestHeader, resp kmsg.Response) []byte {
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
+	dst = appendResponseHeader(dst, h)
+	dst = resp.AppendTo(dst)
+	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
+	return dst
+}
+
+func appendResponseHeader(dst []byte, h requestHeader) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(h.corrID))
+	if h.flexible {
+		dst = append(dst, 0) // no tagged fields
+	}
+	return dst
+}
