@@ -1,0 +1,152 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+)
+
+// indexEntrySize is the size of one offset-index entry on disk: the offset relative to the
+// segment's base (uint32) and the byte position of a batch in the .log file (uint32).
+const indexEntrySize = 8
+
+// An indexEntry maps the base offset of a batch (relative to the segment's base offset) to the
+// position where that batch starts. Unlike Kafka, which indexes the last offset of a batch,
+// Eddy indexes the first: the entry found by floor(offset) is then a batch that starts at or
+// before the wanted offset, and Read scans forward from it.
+type indexEntry struct {
+	rel uint32
+	pos uint32
+}
+
+// indexer decides where sparse index entries go: one for the first batch that starts after
+// at least intervalBytes of log were written since the previous entry (Kafka's
+// index.interval.bytes). The first batch of a segment gets no entry; lookups that find no entry
+// start at position 0. Append and recovery use the same rule, so a rebuilt index equals the one
+// written while appending.
+type indexer struct {
+	interval int
+	since    int // bytes appended since the last entry
+}
+
+func (x *indexer) observe(rel uint32, pos int64, size int64, entries []indexEntry) []indexEntry {
+	if x.since > 0 && x.since >= x.interval {
+		entries = append(entries, indexEntry{rel: rel, pos: uint32(pos)})
+		x.since = 0
+	}
+	x.since += int(size)
+	return entries
+}
+
+// lookup returns the last entry whose offset is at most rel, or the zero entry (the segment's
+// first batch at position 0) if there is none.
+func lookup(entries []indexEntry, rel uint32) indexEntry {
+	i := sort.Search(len(entries), func(i int) bool { return entries[i].rel > rel })
+	if i == 0 {
+		return indexEntry{}
+	}
+	return entries[i-1]
+}
+
+// lookupPos returns the largest indexed batch position in (after, limit], or after if none.
+func lookupPos(entries []indexEntry, after, limit int64) int64 {
+	i := sort.Search(len(entries), func(i int) bool { return int64(entries[i].pos) > limit })
+	if i == 0 || int64(entries[i-1].pos) <= after {
+		return after
+	}
+	return int64(entries[i-1].pos)
+}
+
+func encodeIndex(entries []indexEntry) []byte {
+	b := make([]byte, 0, len(entries)*indexEntrySize)
+	for _, e := range entries {
+		b = binary.BigEndian.AppendUint32(b, e.rel)
+		b = binary.BigEndian.AppendUint32(b, e.pos)
+	}
+	return b
+}
+
+// readIndexFile loads an index file. A missing file returns an error wrapping fs.ErrNotExist.
+func readIndexFile(path string) ([]indexEntry, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(b)%indexEntrySize != 0 {
+		return nil, fmt.Errorf("index size %d is not a multiple of %d", len(b), indexEntrySize)
+	}
+	entries := make([]indexEntry, len(b)/indexEntrySize)
+	for i := range entries {
+		entries[i] = indexEntry{
+			rel: binary.BigEndian.Uint32(b[i*indexEntrySize:]),
+			pos: binary.BigEndian.Uint32(b[i*indexEntrySize+4:]),
+		}
+	}
+	return entries, nil
+}
+
+// writeIndexFile replaces the contents of the index file at path with entries and fsyncs it.
+// With create false it does not create a missing file (the segment may have been deleted
+// meanwhile) and reports fs.ErrNotExist.
+func writeIndexFile(path string, entries []indexEntry, create bool) error {
+	flag := os.O_WRONLY | os.O_TRUNC
+	if create {
+		flag |= os.O_CREATE
+	}
+	f, err := os.OpenFile(path, flag, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(encodeIndex(entries))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func equalIndex(a, b []indexEntry) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// checkIndex cheaply verifies index entries loaded for a segment that recovery does not scan:
+// offsets and positions strictly increase, stay inside the segment, and the last entry points at
+// a batch header carrying the indexed offset. It reports why the index is unusable, or "".
+func checkIndex(entries []indexEntry, seg *segment, fileSize, nextBase int64) string {
+	for i, e := range entries {
+		if i > 0 && (e.rel <= entries[i-1].rel || e.pos <= entries[i-1].pos) {
+			return fmt.Sprintf("entry %d does not increase", i)
+		}
+		if int64(e.pos)+batchHeaderSize > fileSize || seg.base+int64(e.rel) >= nextBase {
+			return fmt.Sprintf("entry %d (offset %d, position %d) lies outside the segment", i, seg.base+int64(e.rel), e.pos)
+		}
+	}
+	if len(entries) == 0 {
+		return ""
+	}
+	last := entries[len(entries)-1]
+	var h [batchHeaderSize]byte
+	if _, err := seg.f.ReadAt(h[:], int64(last.pos)); err != nil {
+		return fmt.Sprintf("reading the batch at the last entry: %v", err)
+	}
+	if base, _ := batchOffsets(h[:]); base != seg.base+int64(last.rel) || h[offMagic] != magicV2 {
+		return fmt.Sprintf("last entry names offset %d at position %d, the batch there has offset %d",
+			seg.base+int64(last.rel), last.pos, base)
+	}
+	return ""
+}
+
+func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
