@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -586,4 +587,41 @@ func (l *Log) finalSync() error {
 		return fmt.Errorf("storage: close: %w", err)
 	}
 	return syncDir(l.dir)
+}
+
+// DeleteSegmentsBefore deletes the segments all of whose offsets lie below offset (retention),
+// never the active segment, and returns how many it deleted. StartOffset moves to the base of
+// the first remaining segment. Slices over deleted segments stay readable until released.
+func (l *Log) DeleteSegmentsBefore(offset int64) (int, error) {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if l.closed {
+		return 0, ErrClosed
+	}
+	l.mu.Lock()
+	n := 0
+	for n < len(l.segments)-1 && l.segments[n].end <= offset {
+		n++
+	}
+	victims := slices.Clone(l.segments[:n])
+	l.segments = slices.Delete(l.segments, 0, n)
+	var bytes int64
+	for _, s := range victims {
+		bytes += s.size
+	}
+	l.size.Add(-bytes)
+	l.start.Store(l.segments[0].base)
+	l.mu.Unlock()
+
+	var err error
+	for _, s := range victims {
+		if rerr := l.removeSegmentFilesLevel(s, fmt.Sprintf("all offsets below %d", offset), slog.LevelInfo); rerr != nil && err == nil {
+			err = fmt.Errorf("storage: delete segment: %w", rerr)
+		}
+		s.release()
+	}
+	if n > 0 && err == nil {
+		err = syncDir(l.dir)
+	}
+	return n, err
 }

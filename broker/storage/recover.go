@@ -2,9 +2,11 @@ package storage
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"hash/crc32"
 	"io"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -306,14 +308,19 @@ func (l *Log) recover() error {
 	return nil
 }
 
-// removeSegmentFiles unlinks a segment's files (the open file stays readable) and logs it.
+// removeSegmentFiles unlinks a segment's files (the open file stays readable) and logs it at
+// WARN: recovery deletes segments only when it throws data away.
 func (l *Log) removeSegmentFiles(seg *segment, reason string) error {
+	return l.removeSegmentFilesLevel(seg, reason, slog.LevelWarn)
+}
+
+func (l *Log) removeSegmentFilesLevel(seg *segment, reason string, level slog.Level) error {
 	seg.deleted.Store(true)
 	var size int64
 	if fi, err := seg.f.Stat(); err == nil {
 		size = fi.Size()
 	}
-	l.logger.Warn("storage: deleting segment", "file", filepath.Base(seg.logPath), "reason", reason, "bytes", size)
+	l.logger.Log(context.Background(), level, "storage: deleting segment", "file", filepath.Base(seg.logPath), "reason", reason, "bytes", size)
 	if err := os.Remove(seg.logPath); err != nil && !isNotExist(err) {
 		return err
 	}
