@@ -51,7 +51,7 @@ type Config struct {
 
 	// FetchSessionCacheSlots bounds the number of incremental fetch
 	// sessions kept (Kafka: max.incremental.fetch.session.cache.slots).
-	// Default 1000.
+	// Default 1000; negative disables fetch sessions.
 	FetchSessionCacheSlots int
 
 	// IdleTimeout closes connections that send nothing for this long
