@@ -136,10 +136,10 @@ type fetchPart struct {
 	sp *sessionPart // the session's entry, nil without a session
 	p  *partition   // nil if the topic or partition is unknown
 
-	errCode          int16
-	hw, lso, start   int64
-	records          storage.Slice
-	include bool
+	errCode        int16
+	hw, lso, start int64
+	records        storage.Slice
+	include        bool
 }
 
 // fetchOp is a fetch on its way through the writer goroutine.

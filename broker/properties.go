@@ -27,17 +27,17 @@ func ReadProperties(path string) (Properties, error) {
 // KnownProperties lists the Kafka settings Eddy's broker understands, with
 // a one-line description each (used for help text and warnings).
 var KnownProperties = map[string]string{
-	"log.dirs":                                  "data directory (one; Eddy does not spread partitions over several)",
-	"log.dir":                                   "data directory, if log.dirs is unset",
-	"listeners":                                 "listener, e.g. PLAINTEXT://127.0.0.1:9092 (one)",
-	"advertised.listeners":                      "address given to clients in metadata, e.g. PLAINTEXT://myhost:9092",
-	"node.id":                                   "this broker's id",
-	"broker.id":                                 "alias of node.id",
-	"num.partitions":                            "partitions of auto-created topics",
-	"auto.create.topics.enable":                 "create unknown topics on metadata requests (true/false)",
-	"log.segment.bytes":                         "segment size before rolling",
-	"message.max.bytes":                         "largest record batch accepted",
-	"socket.request.max.bytes":                  "largest request accepted",
+	"log.dirs":                  "data directory (one; Eddy does not spread partitions over several)",
+	"log.dir":                   "data directory, if log.dirs is unset",
+	"listeners":                 "listener, e.g. PLAINTEXT://127.0.0.1:9092 (one)",
+	"advertised.listeners":      "address given to clients in metadata, e.g. PLAINTEXT://myhost:9092",
+	"node.id":                   "this broker's id",
+	"broker.id":                 "alias of node.id",
+	"num.partitions":            "partitions of auto-created topics",
+	"auto.create.topics.enable": "create unknown topics on metadata requests (true/false)",
+	"log.segment.bytes":         "segment size before rolling",
+	"message.max.bytes":         "largest record batch accepted",
+	"socket.request.max.bytes":  "largest request accepted",
 	"max.incremental.fetch.session.cache.slots": "fetch sessions kept",
 	"connections.max.idle.ms":                   "idle connections are closed after this",
 }
