@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync"
 )
 
 // StoreOptions configures OpenStore.
@@ -41,7 +42,9 @@ type StoreOptions struct {
 // on every commit.
 //
 // The contract that keeps a store equal to its changelog across crashes:
-// OpenStore reads the checkpoint and deletes it before anything else; when
+// OpenStore reads the checkpoint and deletes it before anything else, and
+// the first write to the local store after a commit deletes the commit's
+// checkpoint before it writes; when
 // there was none (first start, a crash since the last open, a wiped or
 // corrupt checkpoint) it empties the local store and replays the whole
 // changelog, otherwise only the records after the checkpoint. Commit flushes
@@ -56,6 +59,59 @@ type Store struct {
 	cache    *Cache
 	position int64 // last changelog offset the local store reflects
 	ckpt     string
+
+	mu      sync.Mutex // guards the following
+	hasCkpt bool       // a checkpoint file exists
+}
+
+// guarded is the local backend as the upper layers see it: the first write
+// after a commit removes the checkpoint, so that a crash before the next
+// commit leads to a full restoration.
+type guarded struct {
+	Backend
+	s *Store
+}
+
+func (g *guarded) Put(key, value []byte) error {
+	if err := g.s.dropCheckpoint(); err != nil {
+		return err
+	}
+	return g.Backend.Put(key, value)
+}
+
+func (g *guarded) PutIfAbsent(key, value []byte) ([]byte, bool, error) {
+	if err := g.s.dropCheckpoint(); err != nil {
+		return nil, false, err
+	}
+	return g.Backend.PutIfAbsent(key, value)
+}
+
+func (g *guarded) Delete(key []byte) error {
+	if err := g.s.dropCheckpoint(); err != nil {
+		return err
+	}
+	return g.Backend.Delete(key)
+}
+
+func (g *guarded) Write(b Batch) error {
+	if err := g.s.dropCheckpoint(); err != nil {
+		return err
+	}
+	return g.Backend.Write(b)
+}
+
+// dropCheckpoint removes the checkpoint file if there is one.
+func (s *Store) dropCheckpoint() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.hasCkpt {
+		return nil
+	}
+	if err := RemoveCheckpoint(s.ckpt); err != nil {
+		return err
+	}
+	s.hasCkpt = false
+	return nil
 }
 
 // OpenStore opens the store described by opts, restoring it first when it
@@ -82,7 +138,7 @@ func OpenStore(ctx context.Context, opts StoreOptions) (*Store, error) {
 		s.local.Close()
 		return nil, err
 	}
-	s.top = s.local
+	s.top = &guarded{Backend: s.local, s: s}
 	if opts.Writer != nil {
 		s.top = NewLogged(s.top, opts.Writer)
 	}
@@ -185,7 +241,11 @@ func (s *Store) Commit(ctx context.Context) error {
 	if s.ckpt == "" || s.opts.Topic == "" {
 		return nil
 	}
-	return WriteCheckpoint(s.ckpt, []Checkpoint{{Topic: s.opts.Topic, Partition: s.opts.Partition, Offset: s.position}})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := WriteCheckpoint(s.ckpt, []Checkpoint{{Topic: s.opts.Topic, Partition: s.opts.Partition, Offset: s.position}})
+	s.hasCkpt = err == nil
+	return err
 }
 
 // Close closes the local backend and releases its directory. It does not
