@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -33,7 +34,7 @@ func newBrokerCommand() *cobra.Command {
 Settings come from flags, then from --config (a Kafka server.properties file
 using Kafka's own names, e.g. log.dirs, listeners, num.partitions,
 auto.create.topics.enable, advertised.listeners), then from defaults. A flag
-given on the command line wins over the file.`,
+given on the command line wins over the file.` + knownSettingsHelp(),
 		Example: `  eddy broker --data-dir /var/lib/eddy --listen 127.0.0.1:9092
   eddy broker --config server.properties --num.partitions 8`,
 		Args: cobra.NoArgs,
@@ -106,4 +107,19 @@ given on the command line wins over the file.`,
 	f.Int32Var(&maxMessage, "message.max.bytes", 1048588, "largest record batch a producer may send")
 	f.Int32Var(&maxRequest, "socket.request.max.bytes", 100<<20, "largest request accepted; larger ones close the connection")
 	return cmd
+}
+
+// knownSettingsHelp lists the server.properties settings the broker reads.
+func knownSettingsHelp() string {
+	keys := make([]string, 0, len(broker.KnownProperties))
+	for k := range broker.KnownProperties {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var sb strings.Builder
+	sb.WriteString("\n\nSettings read from --config (others are ignored with a warning):\n")
+	for _, k := range keys {
+		fmt.Fprintf(&sb, "  %-43s %s\n", k, broker.KnownProperties[k])
+	}
+	return sb.String()
 }
