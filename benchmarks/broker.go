@@ -1,0 +1,572 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/eddy-streams/eddy/broker"
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// The broker benchmark: Eddy's broker against franz-go's kfake, in memory
+// and with its data directory and an fsync per batch, under the same
+// franz-go load, all in this process.
+
+func init() {
+	register(benchmark{
+		name:    "broker",
+		summary: "Eddy's broker vs franz-go's kfake (in memory, and fsync per batch): throughput, latency, CPU",
+		run:     runBroker,
+	})
+}
+
+const brokerHelp = `Usage: go run ./benchmarks broker [flags]
+
+Runs Eddy's broker and franz-go's fake broker kfake side by side in this one
+process, under the same franz-go (kgo) load, and prints a markdown report.
+
+Systems:
+  eddy        Eddy's broker (broker.Start) on a fresh data directory; an
+              acks=all produce is answered only after its bytes are fsynced
+              (group-committed across producers and partitions).
+  kfake-mem   kfake, one broker, everything in memory (no durability).
+  kfake-sync  kfake, one broker, with kfake.DataDir and kfake.SyncWrites: an
+              fsync per record batch. The durable peer the ratios use.
+
+Cases (each system gets a fresh broker, data directory and topic per case):
+  1KiB-p1, 1KiB-p8, 100B-p1, 100B-p8
+              throughput: record value size and partition count. One
+              producer (acks=all, linger 10ms, no compression, no
+              idempotence, 5 requests in flight) produces as fast as it can
+              for -duration (or exactly -records records) and flushes; then
+              a fresh consumer (no group) reads every record from the start.
+  e2e-1KiB-p1, e2e-1KiB-p8
+              end-to-end latency: a consumer long-polls while a producer
+              with linger 0 sends 1 KiB records at -e2e-rate records/s for
+              -e2e-duration after a 0.5 s warm-up. Latency runs from just
+              before Produce to the consumer receiving the record.
+
+Columns:
+  records       records produced (and consumed) in the case
+  MB/s          record value bytes per second, 10^6 bytes (headers and
+                protocol overhead not counted)
+  rec/s         records per second
+  CPU s         user+system CPU seconds of this whole process during the
+                phase (getrusage). Broker and client share the process and
+                the machine's cores, so this is broker + client together.
+  p50/p99/max   end-to-end latency percentiles in milliseconds
+  sent rec/s    the rate the pacer actually achieved
+
+Every case runs -runs times; the runs interleave the systems (the order
+rotates from run to run) and the report shows the MEDIAN of each column over
+the runs. Data directories are made with os.MkdirTemp under -dir and removed
+afterwards. The report also gives the machine's own limits: loopback TCP
+bandwidth and fsynced disk bandwidth under -dir.
+
+The last line of the output is
+  broker: eddy/kfake produce=X.XX consume=Y.YY
+where each figure is the geometric mean, over the cases 1KiB-p1 and 1KiB-p8,
+of median(eddy MB/s) / median(kfake-sync MB/s). Targets: produce >= 1.25,
+consume >= 2, and e2e p99 <= 2 ms; the report says which are met.
+
+Flags:
+`
+
+// brokerSystem is one broker under test. start brings up a broker whose
+// data (if any) lives in dir and returns its address and a stop function.
+type brokerSystem struct {
+	name  string
+	start func(ctx context.Context, dir string, logs io.Writer, verbose bool) (addr string, stop func() error, err error)
+}
+
+var brokerSystems = []brokerSystem{
+	{"eddy", startEddy},
+	{"kfake-mem", startKfake(false)},
+	{"kfake-sync", startKfake(true)},
+}
+
+func startEddy(ctx context.Context, dir string, logs io.Writer, verbose bool) (string, func() error, error) {
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level})).With("system", "eddy")
+	b, err := broker.Start(ctx, broker.Config{DataDir: dir, Listen: "127.0.0.1:0", Logger: log})
+	if err != nil {
+		return "", nil, err
+	}
+	return b.Addr(), b.Close, nil
+}
+
+func startKfake(durable bool) func(context.Context, string, io.Writer, bool) (string, func() error, error) {
+	return func(_ context.Context, dir string, logs io.Writer, verbose bool) (string, func() error, error) {
+		level := kfake.LogLevelWarn
+		if verbose {
+			level = kfake.LogLevelInfo
+		}
+		opts := []kfake.Opt{kfake.NumBrokers(1), kfake.WithLogger(kfake.BasicLogger(logs, level))}
+		if durable {
+			opts = append(opts, kfake.DataDir(dir), kfake.SyncWrites())
+		}
+		c, err := kfake.NewCluster(opts...)
+		if err != nil {
+			return "", nil, err
+		}
+		return c.ListenAddrs()[0], func() error { c.Close(); return nil }, nil
+	}
+}
+
+// brokerCase is one row group of the report.
+type brokerCase struct {
+	name       string
+	recordSize int
+	partitions int
+	e2e        bool
+}
+
+var brokerCases = []brokerCase{
+	{"1KiB-p1", 1024, 1, false},
+	{"1KiB-p8", 1024, 8, false},
+	{"100B-p1", 100, 1, false},
+	{"100B-p8", 100, 8, false},
+	{"e2e-1KiB-p1", 1024, 1, true},
+	{"e2e-1KiB-p8", 1024, 8, true},
+}
+
+// ratioCases are the cases the final ratio line is taken over, and
+// ratioPeer the system it compares Eddy with.
+var ratioCases = []string{"1KiB-p1", "1KiB-p8"}
+
+const ratioPeer = "kfake-sync"
+
+type brokerOpts struct {
+	runs        int
+	duration    time.Duration
+	records     int64
+	e2eRate     int
+	e2eDuration time.Duration
+	e2eWarmup   time.Duration
+	timeout     time.Duration
+	dir         string
+	systems     []brokerSystem
+	cases       []brokerCase
+	baseline    bool
+	cpuprofile  string
+	verbose     bool
+	args        []string
+}
+
+func parseBrokerFlags(args []string, stdout io.Writer) (brokerOpts, error) {
+	var o brokerOpts
+	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	fs.IntVar(&o.runs, "runs", 3, "runs of every case per system; the report shows medians")
+	fs.DurationVar(&o.duration, "duration", 2*time.Second, "how long each throughput case produces")
+	fs.Int64Var(&o.records, "records", 0, "if > 0, produce exactly this many records per throughput case instead of -duration")
+	fs.IntVar(&o.e2eRate, "e2e-rate", 10000, "records/s the end-to-end latency producer sends")
+	fs.DurationVar(&o.e2eDuration, "e2e-duration", 3*time.Second, "measured length of each end-to-end latency case (after a 0.5s warm-up)")
+	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "a phase that takes longer than this (beyond -duration) fails as a stalled broker")
+	fs.StringVar(&o.dir, "dir", os.TempDir(), "parent directory for the brokers' data directories (must be a real disk, not tmpfs, for fsync to mean anything)")
+	systems := fs.String("systems", "eddy,kfake-mem,kfake-sync", "comma-separated systems to run")
+	cases := fs.String("cases", "", "comma-separated cases to run (default all: 1KiB-p1,1KiB-p8,100B-p1,100B-p8,e2e-1KiB-p1,e2e-1KiB-p8)")
+	fs.BoolVar(&o.baseline, "baseline", true, "measure loopback TCP and fsynced disk bandwidth first (about 2 s)")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the cases (not the baselines) to this file; combine with -systems eddy to profile Eddy alone")
+	fs.BoolVar(&o.verbose, "v", false, "pass the brokers' info logs to stderr (warnings and errors always are)")
+	quick := fs.Bool("quick", false, "smoke test: -runs 1 -duration 300ms -e2e-duration 1s -baseline=false, unless those flags are given")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), brokerHelp)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return o, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	o.args = args
+	o.e2eWarmup = 500 * time.Millisecond
+	if *quick {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["runs"] {
+			o.runs = 1
+		}
+		if !set["duration"] {
+			o.duration = 300 * time.Millisecond
+		}
+		if !set["e2e-duration"] {
+			o.e2eDuration = time.Second
+		}
+		if !set["baseline"] {
+			o.baseline = false
+		}
+		o.e2eWarmup = 200 * time.Millisecond
+	}
+	for _, n := range splitList(*systems) {
+		i := indexFunc(brokerSystems, func(s brokerSystem) bool { return s.name == n })
+		if i < 0 {
+			return o, fmt.Errorf("%w: unknown system %q", errUsage, n)
+		}
+		o.systems = append(o.systems, brokerSystems[i])
+	}
+	if *cases == "" {
+		o.cases = brokerCases
+	}
+	for _, n := range splitList(*cases) {
+		i := indexFunc(brokerCases, func(c brokerCase) bool { return c.name == n })
+		if i < 0 {
+			return o, fmt.Errorf("%w: unknown case %q", errUsage, n)
+		}
+		o.cases = append(o.cases, brokerCases[i])
+	}
+	switch {
+	case o.runs < 1:
+		return o, fmt.Errorf("%w: -runs must be at least 1", errUsage)
+	case len(o.systems) == 0 || len(o.cases) == 0:
+		return o, fmt.Errorf("%w: nothing to run", errUsage)
+	case o.e2eRate < 1 || o.e2eRate > 1_000_000:
+		return o, fmt.Errorf("%w: -e2e-rate must be in 1..1000000", errUsage)
+	case o.duration <= 0 && o.records <= 0:
+		return o, fmt.Errorf("%w: -duration or -records must be positive", errUsage)
+	}
+	return o, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func indexFunc[T any](xs []T, f func(T) bool) int {
+	for i, x := range xs {
+		if f(x) {
+			return i
+		}
+	}
+	return -1
+}
+
+// sample is one run of one case on one system.
+type sample struct {
+	produce, consume phase
+	lat              latencyResult
+	err              error
+}
+
+// cell gathers a case's samples on one system.
+type cell struct {
+	samples []sample
+	errs    []string
+}
+
+func (c *cell) med(f func(sample) float64) float64 {
+	var xs []float64
+	for _, s := range c.samples {
+		if s.err == nil {
+			xs = append(xs, f(s))
+		}
+	}
+	return median(xs)
+}
+
+func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseBrokerFlags(args, stdout)
+	if err != nil {
+		return err
+	}
+	started := time.Now()
+	var head []string
+	head = append(head,
+		fmt.Sprintf("## broker: Eddy vs kfake, %s", started.Format("2006-01-02 15:04 MST")),
+		"",
+		"- command: `"+strings.TrimSpace("go run ./benchmarks broker "+strings.Join(o.args, " "))+"`",
+		"- machine: "+machineInfo(),
+		"- load average before the run: "+loadAvg(),
+		fmt.Sprintf("- data directories under %s (%s)", o.dir, fsType(o.dir)))
+	if o.baseline {
+		fmt.Fprintln(stderr, "measuring baselines: loopback TCP, fsynced disk writes")
+		head = append(head, baselineLines(ctx, o.dir, 2*time.Second)...)
+	}
+
+	if o.cpuprofile != "" {
+		f, err := os.Create(o.cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	cells := map[string]*cell{} // by case + "/" + system
+	for _, c := range o.cases {
+		for _, s := range o.systems {
+			cells[c.name+"/"+s.name] = &cell{}
+		}
+	}
+	total := o.runs * len(o.cases) * len(o.systems)
+	done := 0
+	for run := range o.runs {
+		for ci, c := range o.cases {
+			for k := range o.systems {
+				// Rotate the order so no system always goes first.
+				s := o.systems[(k+run+ci)%len(o.systems)]
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				done++
+				fmt.Fprintf(stderr, "[%d/%d] run %d/%d %s %s: ", done, total, run+1, o.runs, c.name, s.name)
+				smp := runBrokerCase(ctx, o, c, s, stderr)
+				cl := cells[c.name+"/"+s.name]
+				cl.samples = append(cl.samples, smp)
+				if smp.err != nil {
+					cl.errs = append(cl.errs, fmt.Sprintf("run %d: %v", run+1, smp.err))
+					fmt.Fprintf(stderr, "ERROR: %v\n", smp.err)
+					continue
+				}
+				if c.e2e {
+					fmt.Fprintf(stderr, "p50 %.2f ms, p99 %.2f ms, max %.2f ms, %.0f rec/s sent, CPU %.2f s\n",
+						ms(smp.lat.p50), ms(smp.lat.p99), ms(smp.lat.max), smp.lat.rate, smp.lat.cpu.Seconds())
+				} else {
+					fmt.Fprintf(stderr, "produce %s MB/s (%s rec/s, CPU %.2f s), consume %s MB/s (%s rec/s, CPU %.2f s)\n",
+						fmtNum(smp.produce.mbps()), fmtCount(smp.produce.rps()), smp.produce.cpu.Seconds(),
+						fmtNum(smp.consume.mbps()), fmtCount(smp.consume.rps()), smp.consume.cpu.Seconds())
+				}
+			}
+		}
+	}
+	head = append(head, "- load average after the run: "+loadAvg(),
+		fmt.Sprintf("- wall time: %v", time.Since(started).Round(time.Second)))
+	return writeBrokerReport(stdout, o, head, cells)
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// runBrokerCase starts a fresh broker for s, runs case c against it once
+// and stops it.
+func runBrokerCase(ctx context.Context, o brokerOpts, c brokerCase, s brokerSystem, stderr io.Writer) (smp sample) {
+	// Leave the previous case's garbage behind; kfake-mem holds everything
+	// it was sent in memory.
+	runtime.GC()
+	debug.FreeOSMemory()
+	dir, err := os.MkdirTemp(o.dir, "eddy-bench-"+s.name+"-")
+	if err != nil {
+		return sample{err: err}
+	}
+	defer os.RemoveAll(dir)
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	addr, stop, err := s.start(sctx, dir, stderr, o.verbose)
+	cancel()
+	if err != nil {
+		return sample{err: fmt.Errorf("start %s: %w", s.name, err)}
+	}
+	defer func() {
+		if err := stopWithin(stop, 30*time.Second); err != nil && smp.err == nil {
+			smp.err = fmt.Errorf("stop %s: %w", s.name, err)
+		}
+	}()
+	if c.e2e {
+		l := latencyLoad{addr: addr, topic: "bench", partitions: c.partitions, recordSize: c.recordSize,
+			rate: o.e2eRate, warmup: o.e2eWarmup, duration: o.e2eDuration, timeout: o.timeout, stderr: stderr}
+		smp.lat, smp.err = l.run(ctx)
+		return smp
+	}
+	l := throughputLoad{addr: addr, topic: "bench", partitions: c.partitions, recordSize: c.recordSize,
+		records: o.records, duration: o.duration, timeout: o.timeout, stderr: stderr}
+	if smp.produce, smp.err = l.produce(ctx); smp.err != nil {
+		return smp
+	}
+	smp.consume, smp.err = l.consume(ctx, smp.produce.records)
+	return smp
+}
+
+// stopWithin calls stop and gives up waiting after d: a broker whose
+// Close hangs is reported, and left behind, rather than hanging the run.
+func stopWithin(stop func() error, d time.Duration) error {
+	errc := make(chan error, 1)
+	go func() { errc <- stop() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-time.After(d):
+		return fmt.Errorf("Close did not return within %v", d)
+	}
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ") + " (1, 5, 15 min)"
+}
+
+func writeBrokerReport(w io.Writer, o brokerOpts, head []string, cells map[string]*cell) error {
+	p := func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
+	for _, l := range head {
+		p("%s", l)
+	}
+	p("")
+	p("Every figure is the median over %d run(s), systems interleaved. CPU s is the user+system CPU time of the", o.runs)
+	p("whole process (getrusage): broker and franz-go client share this process and the machine's %d cores.", runtime.NumCPU())
+	load := fmt.Sprintf("produce for %v", o.duration)
+	if o.records > 0 {
+		load = fmt.Sprintf("produce %d records", o.records)
+	}
+	p("Load: one kgo producer (acks=all, linger 10ms, no compression, idempotence off, 5 in flight), %s, then one kgo consumer reads it all back. MB/s counts record value bytes (10^6).", load)
+
+	var thr, e2e []brokerCase
+	for _, c := range o.cases {
+		if c.e2e {
+			e2e = append(e2e, c)
+		} else {
+			thr = append(thr, c)
+		}
+	}
+	var errs []string
+	if len(thr) > 0 {
+		p("")
+		p("| case | system | records | produce MB/s | produce rec/s | produce CPU s | consume MB/s | consume rec/s | consume CPU s |")
+		p("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+		for _, c := range thr {
+			for _, s := range o.systems {
+				cl := cells[c.name+"/"+s.name]
+				errs = append(errs, prefixed(c.name+" "+s.name, cl.errs)...)
+				p("| %s | %s | %s | %s | %s | %s | %s | %s | %s |", c.name, s.name,
+					fmtCount(cl.med(func(s sample) float64 { return float64(s.produce.records) })),
+					fmtNum(cl.med(func(s sample) float64 { return s.produce.mbps() })),
+					fmtCount(cl.med(func(s sample) float64 { return s.produce.rps() })),
+					fmtNum(cl.med(func(s sample) float64 { return s.produce.cpu.Seconds() })),
+					fmtNum(cl.med(func(s sample) float64 { return s.consume.mbps() })),
+					fmtCount(cl.med(func(s sample) float64 { return s.consume.rps() })),
+					fmtNum(cl.med(func(s sample) float64 { return s.consume.cpu.Seconds() })))
+			}
+		}
+	}
+	if len(e2e) > 0 {
+		p("")
+		p("End-to-end latency at %d records/s, linger 0, %v measured after a %v warm-up; from just before Produce to the consumer's PollFetches returning the record:", o.e2eRate, o.e2eDuration, o.e2eWarmup)
+		p("")
+		p("| case | system | p50 ms | p99 ms | max ms | sent rec/s | CPU s |")
+		p("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+		for _, c := range e2e {
+			for _, s := range o.systems {
+				cl := cells[c.name+"/"+s.name]
+				errs = append(errs, prefixed(c.name+" "+s.name, cl.errs)...)
+				p("| %s | %s | %s | %s | %s | %s | %s |", c.name, s.name,
+					fmtNum(cl.med(func(s sample) float64 { return ms(s.lat.p50) })),
+					fmtNum(cl.med(func(s sample) float64 { return ms(s.lat.p99) })),
+					fmtNum(cl.med(func(s sample) float64 { return ms(s.lat.max) })),
+					fmtCount(cl.med(func(s sample) float64 { return s.lat.rate })),
+					fmtNum(cl.med(func(s sample) float64 { return s.lat.cpu.Seconds() })))
+			}
+		}
+	}
+
+	prodRatio := ratioOver(cells, func(s sample) float64 { return s.produce.mbps() })
+	consRatio := ratioOver(cells, func(s sample) float64 { return s.consume.mbps() })
+	p("")
+	p("Eddy against its targets:")
+	p("")
+	p("| target | measured | met |")
+	p("| --- | --- | --- |")
+	p("| produce >= 1.25x kfake-sync (1 KiB) | %s | %s |", fmtRatio(prodRatio), met(prodRatio >= 1.25, prodRatio))
+	p("| consume >= 2x kfake-sync (1 KiB) | %s | %s |", fmtRatio(consRatio), met(consRatio >= 2, consRatio))
+	if mem := ratioVs(cells, "kfake-mem", func(s sample) float64 { return s.consume.mbps() }); !math.IsNaN(mem) {
+		p("| consume >= 2x kfake-mem (1 KiB; for reference) | %s | %s |", fmtRatio(mem), met(mem >= 2, mem))
+	}
+	for _, c := range e2e {
+		if cl := cells[c.name+"/eddy"]; cl != nil {
+			p99 := cl.med(func(s sample) float64 { return ms(s.lat.p99) })
+			p("| %s p99 <= 2 ms | %s ms | %s |", c.name, fmtNum(p99), met(p99 <= 2, p99))
+		}
+	}
+	if len(errs) > 0 {
+		p("")
+		p("Errors (runs with errors are left out of the medians):")
+		p("")
+		for _, e := range errs {
+			p("- %s", e)
+		}
+	}
+	p("")
+	p("Ratio line: for each of the cases %s, median(eddy MB/s) / median(%s MB/s); the figure is the geometric mean over those cases.", strings.Join(ratioCases, ", "), ratioPeer)
+	p("broker: eddy/kfake produce=%s consume=%s", fmtRatio(prodRatio), fmtRatio(consRatio))
+	if len(errs) > 0 {
+		return fmt.Errorf("%d run(s) failed; see the report", len(errs))
+	}
+	return nil
+}
+
+func prefixed(prefix string, xs []string) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = prefix + ": " + x
+	}
+	return out
+}
+
+// ratioOver is the ratio-line figure: the geometric mean over ratioCases of
+// median(eddy) / median(ratioPeer); NaN if no case has both.
+func ratioOver(cells map[string]*cell, f func(sample) float64) float64 {
+	return ratioVs(cells, ratioPeer, f)
+}
+
+func ratioVs(cells map[string]*cell, peer string, f func(sample) float64) float64 {
+	logSum, n := 0.0, 0
+	for _, c := range ratioCases {
+		e, k := cells[c+"/eddy"], cells[c+"/"+peer]
+		if e == nil || k == nil {
+			continue
+		}
+		r := e.med(f) / k.med(f)
+		if math.IsNaN(r) || math.IsInf(r, 0) || r <= 0 {
+			continue
+		}
+		logSum += math.Log(r)
+		n++
+	}
+	if n == 0 {
+		return math.NaN()
+	}
+	return math.Exp(logSum / float64(n))
+}
+
+func fmtRatio(r float64) string {
+	if math.IsNaN(r) {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f", r)
+}
+
+func met(ok bool, x float64) string {
+	switch {
+	case math.IsNaN(x):
+		return "not measured"
+	case ok:
+		return "yes"
+	}
+	return "**no**"
+}
