@@ -39,9 +39,10 @@
 //     truncates the segment there and deletes every later segment, logging at WARN the file,
 //     position, bytes cut, reason and the last good offset.
 //   - A scanned segment's index is rebuilt from the scan; if the .index file is missing or
-//     differs it is rewritten (logged at INFO). The index of an unscanned segment is checked
-//     cheaply (entries increase, stay inside the segment, the last one points at a batch with the
-//     indexed offset); if that fails the segment is scanned too, and thus rebuilt or truncated.
+//     differs it is rewritten (logged at INFO). An unscanned segment is checked cheaply: its
+//     index entries increase and stay inside the segment, and walking the batch headers from the
+//     last entry lands exactly on the end of the file with the offset where the next segment
+//     begins. If that fails the segment is scanned too, and thus rebuilt or truncated.
 //   - Scanned segments are fsynced, and DurableOffset starts at the recovered end offset.
 //
 // # Concurrency

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"sort"
 )
@@ -122,9 +123,10 @@ func equalIndex(a, b []indexEntry) bool {
 	return true
 }
 
-// checkIndex cheaply verifies index entries loaded for a segment that recovery does not scan:
-// offsets and positions strictly increase, stay inside the segment, and the last entry points at
-// a batch header carrying the indexed offset. It reports why the index is unusable, or "".
+// checkIndex cheaply verifies a segment that recovery does not scan, and the index entries
+// loaded for it: offsets and positions strictly increase and stay inside the segment, and the
+// batches from the last entry on carry the expected offsets and end exactly at the end of the
+// file and of the segment's offsets. It reports why the segment needs a scan, or "".
 func checkIndex(entries []indexEntry, seg *segment, fileSize, nextBase int64) string {
 	for i, e := range entries {
 		if i > 0 && (e.rel <= entries[i-1].rel || e.pos <= entries[i-1].pos) {
@@ -134,17 +136,26 @@ func checkIndex(entries []indexEntry, seg *segment, fileSize, nextBase int64) st
 			return fmt.Sprintf("entry %d (offset %d, position %d) lies outside the segment", i, seg.base+int64(e.rel), e.pos)
 		}
 	}
-	if len(entries) == 0 {
-		return ""
+	// Walk the batch headers from the last entry to the end of the file: the entry must name the
+	// batch it points at, the batches must end exactly at the end of the file, and the last one
+	// just before the next segment's base offset. This costs about IndexIntervalBytes of reads.
+	last := lookup(entries, math.MaxUint32)
+	r := newHeaderReader(seg.f, fileSize)
+	defer r.close()
+	next := seg.base + int64(last.rel)
+	for pos := int64(last.pos); pos < fileSize; {
+		h, err := r.at(pos)
+		if err != nil {
+			return fmt.Sprintf("walking the segment tail: %v", err)
+		}
+		if h.base != next {
+			return fmt.Sprintf("batch at position %d has offset %d, expected %d", pos, h.base, next)
+		}
+		next = h.last + 1
+		pos += h.size
 	}
-	last := entries[len(entries)-1]
-	var h [batchHeaderSize]byte
-	if _, err := seg.f.ReadAt(h[:], int64(last.pos)); err != nil {
-		return fmt.Sprintf("reading the batch at the last entry: %v", err)
-	}
-	if base, _ := batchOffsets(h[:]); base != seg.base+int64(last.rel) || h[offMagic] != magicV2 {
-		return fmt.Sprintf("last entry names offset %d at position %d, the batch there has offset %d",
-			seg.base+int64(last.rel), last.pos, base)
+	if next != nextBase {
+		return fmt.Sprintf("segment ends at offset %d but the next segment starts at %d", next, nextBase)
 	}
 	return ""
 }

@@ -70,7 +70,9 @@ type Log struct {
 	// mu guards the following. It is held for memory updates and lookups only, never across I/O,
 	// so readers never wait behind a disk. A writer holds appendMu and mu; readers hold mu.RLock
 	// while they pick a segment and take a reference to it.
-	mu       sync.RWMutex
+	mu sync.RWMutex
+	// segments and closed change only with both appendMu and mu held, so a goroutine holding
+	// appendMu may read them without mu.
 	segments []*segment // ascending base offsets; the last one is the active segment
 	closed   bool
 	// start, end and size change only under mu (so a reader holding mu sees them agree with the
@@ -359,10 +361,10 @@ func (l *Log) readRange(seg *segment, index []indexEntry, limit, offset int64, m
 		pos += h.size
 	}
 	from := pos
-	budget := from + int64(max(maxBytes, 0)) // batches must end at or before this position
-	if budget >= limit {
+	if int64(maxBytes) >= limit-from {
 		return [2]int64{from, limit}, nil
 	}
+	budget := from + int64(max(maxBytes, 0)) // batches must end at or before this position
 	// Whole batches within the budget: jump to the last indexed batch start inside it, then walk.
 	to := max(from+h.size, lookupPos(index, from, budget))
 	for to < limit {

@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"errors"
+	"math"
 	"testing"
 )
 
@@ -91,7 +92,7 @@ func TestReadMaxBytes(t *testing.T) {
 		sizes = append(sizes, len(b))
 		appendT(t, l, b)
 	}
-	for _, maxBytes := range []int{0, 1, 100, 500, 1000, 5000, 1 << 20} {
+	for _, maxBytes := range []int{-1, 0, 1, 100, 500, 1000, 5000, 1 << 20, math.MaxInt} {
 		for first := range 50 {
 			s, err := l.Read(int64(first*2+1), maxBytes)
 			if err != nil {

@@ -237,8 +237,8 @@ func (l *Log) recover() error {
 				seg.size, seg.end, seg.index, seg.indexDone = fileSize, nextBase, onDisk, true
 				continue
 			}
-			l.logger.Info("storage: offset index unusable; scanning segment to rebuild it",
-				"file", filepath.Base(seg.indexPath), "reason", why)
+			l.logger.Info("storage: segment or its offset index failed the quick check; scanning it",
+				"file", filepath.Base(seg.logPath), "reason", why)
 		}
 
 		res, err := scanSegment(seg, fileSize, l.opts.IndexIntervalBytes)

@@ -349,3 +349,26 @@ func TestRecoverRandomDamage(t *testing.T) {
 		l.Close()
 	}
 }
+
+// TestCleanButDamagedSegment: after a clean close only the active segment is scanned, but the
+// quick check of the others still notices a segment whose tail went missing.
+func TestCleanButDamagedSegment(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{SegmentBytes: 2 << 10, IndexIntervalBytes: 200}
+	l := openT(t, dir, opts)
+	want := fill(t, l, 60, 8)
+	l.Close()
+	logs := segmentFiles(t, dir, logSuffix)
+	os.Truncate(logs[2], fileSize(t, logs[2])-10)
+	var out logCapture
+	opts.Logger = out.logger()
+	l = openT(t, dir, opts)
+	defer l.Close()
+	n := checkPrefix(t, l, want)
+	if n == 0 || len(segmentFiles(t, dir, logSuffix)) != 3 {
+		t.Fatalf("recovered %d batches in %d segments", n, len(segmentFiles(t, dir, logSuffix)))
+	}
+	if !strings.Contains(out.String(), "quick check") || !strings.Contains(out.String(), "level=WARN") {
+		t.Errorf("damage not reported:\n%s", out.String())
+	}
+}
