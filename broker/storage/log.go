@@ -240,13 +240,16 @@ func (l *Log) createSegment(base int64) (*segment, error) {
 		return nil, fmt.Errorf("storage: create segment: %w", err)
 	}
 	seg.f = f
-	if err := writeIndexFile(seg.indexPath, nil, true); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("storage: create segment index: %w", err)
+	err = writeIndexFile(seg.indexPath, nil, true)
+	if err == nil {
+		err = syncDir(l.dir)
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err != nil {
+		// Leave nothing behind, or the next roll to this base offset would fail forever.
 		f.Close()
-		return nil, fmt.Errorf("storage: create segment: %w", err)
+		os.Remove(seg.logPath)
+		os.Remove(seg.indexPath)
+		return nil, fmt.Errorf("storage: create segment %s: %w", seg.logPath, err)
 	}
 	return seg, nil
 }

@@ -221,3 +221,44 @@ func TestClosedLog(t *testing.T) {
 		t.Errorf("Sync after Close with nothing to sync: %v", err)
 	}
 }
+
+// TestOversizedAppend: an append larger than SegmentBytes goes whole into an empty segment.
+func TestOversizedAppend(t *testing.T) {
+	dir := t.TempDir()
+	l := openT(t, dir, Options{SegmentBytes: 1000})
+	defer l.Close()
+	small := makeBatch(1, 10, 1)
+	appendT(t, l, small)
+	two := append(makeBatch(3, 1000, 2), makeBatch(2, 10, 3)...)
+	res := appendT(t, l, bytes.Clone(two))
+	if res.BaseOffset != 1 || res.LastOffset != 5 || res.Batches != 2 || res.Records != 5 {
+		t.Fatalf("%+v", res)
+	}
+	appendT(t, l, makeBatch(1, 10, 4))
+	if n := len(segmentFiles(t, dir, logSuffix)); n != 3 {
+		t.Fatalf("%d segments, want 3", n)
+	}
+	s, err := l.Read(2, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release()
+	if s.Size != int64(len(two)-len(makeBatch(2, 10, 3))) {
+		t.Fatalf("Read(2, 10) returned %d bytes, want the whole first batch", s.Size)
+	}
+	got := readAll(t, l, 0)
+	if len(got) != 4 || !sameBatch(got[1], two[:s.Size]) {
+		t.Fatalf("read back %d batches", len(got))
+	}
+}
+
+func TestOpenOptions(t *testing.T) {
+	for _, o := range []Options{{SegmentBytes: -1}, {SegmentBytes: 1 << 32}, {IndexIntervalBytes: -5}} {
+		if _, err := Open(t.TempDir(), o); err == nil {
+			t.Errorf("Open(%+v) succeeded", o)
+		}
+	}
+	if _, err := Open("/proc/nonexistent/x", Options{Logger: quietLogger()}); err == nil {
+		t.Error("Open in an impossible directory succeeded")
+	}
+}

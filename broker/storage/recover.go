@@ -112,6 +112,10 @@ func scanSegment(seg *segment, fileSize int64, interval int) (scanResult, error)
 			res.bad = fmt.Sprintf("batch has offset %d, expected %d", base, res.end)
 			return res, nil
 		}
+		if pos > math.MaxUint32 {
+			res.bad = fmt.Sprintf("batch at position %d, beyond what the index can address", pos)
+			return res, nil
+		}
 		if last-seg.base > math.MaxUint32 {
 			res.bad = fmt.Sprintf("batch last offset %d too far from segment base %d", last, seg.base)
 			return res, nil
