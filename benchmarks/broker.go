@@ -67,9 +67,10 @@ Columns:
   p50/p99/max   end-to-end latency percentiles in milliseconds
   sent rec/s    the rate the pacer actually achieved
 
-Every case runs -runs times; the runs interleave the systems (the order
-rotates from run to run) and the report shows the MEDIAN of each column over
-the runs. Data directories are made with os.MkdirTemp under -dir and removed
+First, unless -warmup=false, every system runs the first throughput case
+once, unmeasured. Then every case runs -runs times; the runs interleave the
+systems (the order rotates from run to run) and the report shows the MEDIAN
+of each column over the runs. Data directories are made with os.MkdirTemp under -dir and removed
 afterwards. The report also gives the machine's own limits: loopback TCP
 bandwidth and fsynced disk bandwidth under -dir.
 
@@ -161,6 +162,7 @@ type brokerOpts struct {
 	systems     []brokerSystem
 	cases       []brokerCase
 	baseline    bool
+	warmup      bool
 	cpuprofile  string
 	verbose     bool
 	args        []string
@@ -179,10 +181,11 @@ func parseBrokerFlags(args []string, stdout io.Writer) (brokerOpts, error) {
 	fs.StringVar(&o.dir, "dir", os.TempDir(), "parent directory for the brokers' data directories (must be a real disk, not tmpfs, for fsync to mean anything)")
 	systems := fs.String("systems", "eddy,kfake-mem,kfake-sync", "comma-separated systems to run")
 	cases := fs.String("cases", "", "comma-separated cases to run (default all: 1KiB-p1,1KiB-p8,100B-p1,100B-p8,e2e-1KiB-p1,e2e-1KiB-p8)")
+	fs.BoolVar(&o.warmup, "warmup", true, "before the measured runs, run the first throughput case once per system, unmeasured (warms the Go heap and the page cache; on a fresh VM the first touch of memory is slow)")
 	fs.BoolVar(&o.baseline, "baseline", true, "measure loopback TCP and fsynced disk bandwidth first (about 2 s)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the cases (not the baselines) to this file; combine with -systems eddy to profile Eddy alone")
 	fs.BoolVar(&o.verbose, "v", false, "pass the brokers' info logs to stderr (warnings and errors always are)")
-	quick := fs.Bool("quick", false, "smoke test: -runs 1 -duration 300ms -e2e-duration 1s -baseline=false, unless those flags are given")
+	quick := fs.Bool("quick", false, "smoke test: -runs 1 -duration 300ms -e2e-duration 1s -baseline=false -warmup=false, unless those flags are given")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), brokerHelp)
 		fs.PrintDefaults()
@@ -210,6 +213,9 @@ func parseBrokerFlags(args []string, stdout io.Writer) (brokerOpts, error) {
 		}
 		if !set["baseline"] {
 			o.baseline = false
+		}
+		if !set["warmup"] {
+			o.warmup = false
 		}
 		o.e2eWarmup = 200 * time.Millisecond
 	}
@@ -304,6 +310,20 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		head = append(head, baselineLines(ctx, o.dir, 2*time.Second)...)
 	}
 
+	if o.warmup {
+		if i := indexFunc(o.cases, func(c brokerCase) bool { return !c.e2e }); i >= 0 {
+			for _, s := range o.systems {
+				fmt.Fprintf(stderr, "[warm-up] %s %s: ", o.cases[i].name, s.name)
+				smp := runBrokerCase(ctx, o, o.cases[i], s, stderr)
+				if smp.err != nil {
+					fmt.Fprintf(stderr, "ERROR (not counted): %v\n", smp.err)
+				} else {
+					fmt.Fprintf(stderr, "produce %s MB/s, consume %s MB/s (not counted)\n", fmtNum(smp.produce.mbps()), fmtNum(smp.consume.mbps()))
+				}
+			}
+		}
+	}
+
 	if o.cpuprofile != "" {
 		f, err := os.Create(o.cpuprofile)
 		if err != nil {
@@ -372,9 +392,18 @@ func runBrokerCase(ctx context.Context, o brokerOpts, c brokerCase, s brokerSyst
 		return sample{err: err}
 	}
 	defer os.RemoveAll(dir)
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	addr, stop, err := s.start(sctx, dir, stderr, o.verbose)
-	cancel()
+	// Goroutines inherit profiler labels from the goroutine that starts
+	// them, so in a -cpuprofile the broker's samples carry role=broker and
+	// the load's role=client (go tool pprof -tagfocus role=broker).
+	var (
+		addr string
+		stop func() error
+	)
+	pprof.Do(ctx, pprof.Labels("role", "broker", "system", s.name), func(ctx context.Context) {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		addr, stop, err = s.start(sctx, dir, stderr, o.verbose)
+		cancel()
+	})
 	if err != nil {
 		return sample{err: fmt.Errorf("start %s: %w", s.name, err)}
 	}
@@ -383,19 +412,27 @@ func runBrokerCase(ctx context.Context, o brokerOpts, c brokerCase, s brokerSyst
 			smp.err = fmt.Errorf("stop %s: %w", s.name, err)
 		}
 	}()
+	pprof.Do(ctx, pprof.Labels("role", "client", "system", s.name), func(ctx context.Context) {
+		smp.produce, smp.consume, smp.lat, smp.err = runLoad(ctx, o, c, addr, stderr)
+	})
+	return smp
+}
+
+// runLoad runs case c once against the broker at addr.
+func runLoad(ctx context.Context, o brokerOpts, c brokerCase, addr string, stderr io.Writer) (produce, consume phase, lat latencyResult, err error) {
 	if c.e2e {
 		l := latencyLoad{addr: addr, topic: "bench", partitions: c.partitions, recordSize: c.recordSize,
 			rate: o.e2eRate, warmup: o.e2eWarmup, duration: o.e2eDuration, timeout: o.timeout, stderr: stderr}
-		smp.lat, smp.err = l.run(ctx)
-		return smp
+		lat, err = l.run(ctx)
+		return produce, consume, lat, err
 	}
 	l := throughputLoad{addr: addr, topic: "bench", partitions: c.partitions, recordSize: c.recordSize,
 		records: o.records, duration: o.duration, timeout: o.timeout, stderr: stderr}
-	if smp.produce, smp.err = l.produce(ctx); smp.err != nil {
-		return smp
+	if produce, err = l.produce(ctx); err != nil {
+		return produce, consume, lat, err
 	}
-	smp.consume, smp.err = l.consume(ctx, smp.produce.records)
-	return smp
+	consume, err = l.consume(ctx, produce.records)
+	return produce, consume, lat, err
 }
 
 // stopWithin calls stop and gives up waiting after d: a broker whose
