@@ -62,8 +62,14 @@ func handleProduce(c *conn, kreq kmsg.Request, r *reply) {
 				fail(kerr.UnknownTopicOrPartition, "")
 				continue
 			}
-			if size, ok := largestBatch(rp.Records); ok && size > int(b.cfg.MaxMessageBytes) {
+			size, n, ok := largestBatch(rp.Records)
+			if ok && size > int(b.cfg.MaxMessageBytes) {
 				fail(kerr.MessageTooLarge, fmt.Sprintf("record batch of %d bytes exceeds max.message.bytes %d", size, b.cfg.MaxMessageBytes))
+				continue
+			}
+			if ok && n > 1 {
+				// Kafka: from v3 on, exactly one batch per partition.
+				fail(kerr.InvalidRecord, fmt.Sprintf("%d record batches for one partition; produce requests carry exactly one", n))
 				continue
 			}
 			res, err := p.log.Append(rp.Records)
@@ -138,24 +144,26 @@ func appendErrorCode(err error) *kerr.Error {
 }
 
 // largestBatch returns the size of the largest batch in concatenated
-// record batches, reading only their length fields; ok is false when the
-// framing is broken (storage reports that precisely).
-func largestBatch(b []byte) (largest int, ok bool) {
+// record batches and how many there are, reading only their length
+// fields; ok is false when the framing is broken (storage reports that
+// precisely).
+func largestBatch(b []byte) (largest, count int, ok bool) {
 	for len(b) > 0 {
 		if len(b) < 12 {
-			return largest, false
+			return largest, count, false
 		}
 		n := int(int32(binary.BigEndian.Uint32(b[8:]))) + 12
 		if n < 12 {
-			return largest, false
+			return largest, count, false
 		}
 		largest = max(largest, n)
+		count++
 		if n > len(b) {
-			return largest, false
+			return largest, count, false
 		}
 		b = b[n:]
 	}
-	return largest, true
+	return largest, count, true
 }
 
 // handleListOffsets answers ListOffsets (key 2), v0-v8: the earliest (-2)
