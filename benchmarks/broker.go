@@ -394,12 +394,13 @@ func runBrokerCase(ctx context.Context, o brokerOpts, c brokerCase, s brokerSyst
 	defer os.RemoveAll(dir)
 	// Goroutines inherit profiler labels from the goroutine that starts
 	// them, so in a -cpuprofile the broker's samples carry role=broker and
-	// the load's role=client (go tool pprof -tagfocus role=broker).
+	// the load's role=client, and who=SYSTEM-broker or SYSTEM-client names
+	// both at once (go tool pprof -tagfocus who=eddy-broker).
 	var (
 		addr string
 		stop func() error
 	)
-	pprof.Do(ctx, pprof.Labels("role", "broker", "system", s.name), func(ctx context.Context) {
+	pprof.Do(ctx, pprof.Labels("role", "broker", "system", s.name, "who", s.name+"-broker"), func(ctx context.Context) {
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		addr, stop, err = s.start(sctx, dir, stderr, o.verbose)
 		cancel()
@@ -412,7 +413,7 @@ func runBrokerCase(ctx context.Context, o brokerOpts, c brokerCase, s brokerSyst
 			smp.err = fmt.Errorf("stop %s: %w", s.name, err)
 		}
 	}()
-	pprof.Do(ctx, pprof.Labels("role", "client", "system", s.name), func(ctx context.Context) {
+	pprof.Do(ctx, pprof.Labels("role", "client", "system", s.name, "who", s.name+"-client"), func(ctx context.Context) {
 		smp.produce, smp.consume, smp.lat, smp.err = runLoad(ctx, o, c, addr, stderr)
 	})
 	return smp
