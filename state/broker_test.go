@@ -43,7 +43,7 @@ func startBroker(t testing.TB) string {
 
 func saramaClient(t testing.TB, addr string) sarama.Client {
 	t.Helper()
-	c, err := sarama.NewClient([]string{addr}, sarama.NewConfig())
+	c, err := sarama.NewClient([]string{addr}, NewRestoreConfig())
 	if err != nil {
 		t.Fatalf("sarama client: %v", err)
 	}

@@ -42,7 +42,7 @@ type Restorer struct {
 	Topic     string
 	Partition int32
 	// BatchBytes is the size at which a batch is written to the store.
-	// Zero means 16 MiB.
+	// Zero means 4 MiB. While one batch is written the next one fills.
 	BatchBytes int
 	// Progress, if set, is called every ProgressEvery (zero means one
 	// second) and once at the end.
@@ -74,7 +74,7 @@ func (r *Restorer) Restore(ctx context.Context, dst Backend, after int64) (int64
 	}
 	batchBytes := r.BatchBytes
 	if batchBytes <= 0 {
-		batchBytes = 16 << 20
+		batchBytes = 4 << 20
 	}
 	every := r.ProgressEvery
 	if every <= 0 {
@@ -141,18 +141,42 @@ func (r *Restorer) Restore(ctx context.Context, dst Backend, after int64) (int64
 	}
 	defer pc.Close()
 
-	batch := dst.NewBatch()
-	last := after
-	flush := func() error {
-		if batch.Len() == 0 {
-			return nil
+	// Batches are filled here and written by a second goroutine, so that
+	// reading the changelog and writing the store overlap.
+	type filled struct {
+		b    Batch
+		last int64
+	}
+	free := make(chan Batch, 2)
+	free <- dst.NewBatch()
+	free <- dst.NewBatch()
+	full := make(chan filled)
+	writeErr := make(chan error, 1)
+	var last int64 = after // written by the writer goroutine until it is done
+	go func() {
+		defer close(writeErr)
+		for f := range full {
+			if err := dst.Write(f.b); err != nil {
+				writeErr <- fmt.Errorf("state: restore %s/%d: write: %w", r.Topic, r.Partition, err)
+				for range full {
+				}
+				return
+			}
+			last = f.last
+			f.b.Reset()
+			free <- f.b
 		}
-		if err := dst.Write(batch); err != nil {
-			return fmt.Errorf("state: restore %s/%d: write: %w", r.Topic, r.Partition, err)
+	}()
+	batch := <-free
+	// finish hands over the last batch, waits for the writer and returns
+	// its error.
+	finish := func() error {
+		if batch != nil && batch.Len() > 0 {
+			full <- filled{batch, p.Offset}
 		}
-		batch.Reset()
-		last = p.Offset
-		return nil
+		batch = nil
+		close(full)
+		return <-writeErr
 	}
 	ticker := time.NewTicker(every)
 	defer ticker.Stop()
@@ -161,13 +185,16 @@ func (r *Restorer) Restore(ctx context.Context, dst Backend, after int64) (int64
 	for p.Offset < end-1 {
 		select {
 		case <-ctx.Done():
-			return last, errors.Join(ctx.Err(), flush())
+			err := finish()
+			return last, errors.Join(ctx.Err(), err)
 		case err := <-pc.Errors():
-			return last, errors.Join(fmt.Errorf("state: restore %s/%d: %w", r.Topic, r.Partition, err), flush())
+			werr := finish()
+			return last, errors.Join(fmt.Errorf("state: restore %s/%d: %w", r.Topic, r.Partition, err), werr)
 		case <-ticker.C:
 			report(false)
 		case <-idle.C:
-			return last, errors.Join(fmt.Errorf("%w: %s/%d at offset %d of %d", ErrRestoreStalled, r.Topic, r.Partition, p.Offset, end), flush())
+			err := finish()
+			return last, errors.Join(fmt.Errorf("%w: %s/%d at offset %d of %d", ErrRestoreStalled, r.Topic, r.Partition, p.Offset, end), err)
 		case m := <-pc.Messages():
 			idle.Reset(idleTimeout)
 			if m.Offset >= end {
@@ -185,15 +212,33 @@ func (r *Restorer) Restore(ctx context.Context, dst Backend, after int64) (int64
 			p.Bytes += int64(len(m.Key) + len(m.Value))
 			p.Offset = m.Offset
 			if batch.Size() >= batchBytes {
-				if err := flush(); err != nil {
+				select {
+				case full <- filled{batch, p.Offset}:
+					batch = <-free
+				case err := <-writeErr:
+					batch = nil
+					close(full)
 					return last, err
 				}
 			}
 		}
 	}
-	if err := flush(); err != nil {
+	if err := finish(); err != nil {
 		return last, err
 	}
 	report(true)
 	return p.Offset, nil
+}
+
+// NewRestoreConfig returns a sarama configuration suited to a Restorer's
+// client: large fetches and a deep channel buffer, since restoration reads
+// one partition from one offset to its end as fast as it can.
+func NewRestoreConfig() *sarama.Config {
+	c := sarama.NewConfig()
+	c.Consumer.Fetch.Default = 16 << 20
+	c.Consumer.Fetch.Max = 64 << 20
+	c.Consumer.MaxWaitTime = 100 * time.Millisecond
+	c.ChannelBufferSize = 8192
+	c.Consumer.Return.Errors = true
+	return c
 }
