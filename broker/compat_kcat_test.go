@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -105,4 +106,41 @@ func TestCompatKcat(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("metadata", func(t *testing.T) {
+		ctx := testCtx(t)
+		cl := newKgoClient(t, b.Addr())
+		createTopic(t, ctx, cl, "kcat-metadata", 3)
+		out, err := exec.CommandContext(ctx, kcat, "-b", b.Addr(), "-L", "-J", "-t", "kcat-metadata").Output()
+		if err != nil {
+			t.Fatalf("kcat -L: %v", err)
+		}
+		var md struct {
+			Brokers []struct {
+				ID   int32  `json:"id"`
+				Name string `json:"name"`
+			} `json:"brokers"`
+			Topics []struct {
+				Topic      string `json:"topic"`
+				Partitions []struct {
+					Partition int32 `json:"partition"`
+					Leader    int32 `json:"leader"`
+				} `json:"partitions"`
+			} `json:"topics"`
+		}
+		if err := json.Unmarshal(out, &md); err != nil {
+			t.Fatalf("kcat -L -J output: %v\n%s", err, out)
+		}
+		if len(md.Brokers) != 1 || md.Brokers[0].ID != 0 || md.Brokers[0].Name != b.Addr() {
+			t.Errorf("kcat -L brokers: %+v, want [0 %s]", md.Brokers, b.Addr())
+		}
+		if len(md.Topics) != 1 || md.Topics[0].Topic != "kcat-metadata" || len(md.Topics[0].Partitions) != 3 {
+			t.Fatalf("kcat -L topics: %s", out)
+		}
+		for _, p := range md.Topics[0].Partitions {
+			if p.Leader != 0 {
+				t.Errorf("kcat -L: partition %d leader %d, want 0", p.Partition, p.Leader)
+			}
+		}
+	})
 }
