@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -51,8 +52,12 @@ func TestCompatRoundTrip(t *testing.T) {
 				admin := newKgoClient(t, b.Addr())
 				createTopic(t, ctx, admin, topic, compatRoundTripPartitions)
 
+				start := time.Now()
 				c.produce(t, ctx, b.Addr(), topic, codec, recs)
+				produced := time.Now()
 				got := c.consume(t, ctx, b.Addr(), topic, compatRoundTripPartitions, n)
+				t.Logf("produced %d records in %v, consumed them in %v", n,
+					produced.Sub(start).Round(time.Millisecond), time.Since(produced).Round(time.Millisecond))
 				checkRoundTrip(t, want, got)
 
 				// Every batch carries the codec asked for; franz-go may
