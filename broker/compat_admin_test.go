@@ -95,6 +95,30 @@ func TestCompatAdminTopics(t *testing.T) {
 		t.Errorf("admin-a/4 end offset %d (err %v), want 1", o.Offset, o.Err)
 	}
 
+	// Validate-only requests change nothing.
+	vt, err := adm.ValidateCreateTopics(ctx, 2, 1, nil, "admin-validate")
+	if err == nil {
+		err = vt.Error()
+	}
+	if err != nil {
+		t.Fatalf("validate create topic: %v", err)
+	}
+	vp, err := adm.ValidateCreatePartitions(ctx, 3, "admin-a")
+	if err == nil {
+		err = vp.Error()
+	}
+	if err != nil {
+		t.Fatalf("validate create partitions: %v", err)
+	}
+	topics, err = fresh().ListTopics(ctx)
+	if err != nil {
+		t.Fatalf("list topics: %v", err)
+	}
+	if topics.Has("admin-validate") || len(topics["admin-a"].Partitions) != 5 {
+		t.Errorf("validate-only requests changed the topics: %v, admin-a has %d partitions",
+			topics.Names(), len(topics["admin-a"].Partitions))
+	}
+
 	// Shrinking is refused.
 	shrunk, err := adm.UpdatePartitions(ctx, 4, "admin-a")
 	if err != nil {
