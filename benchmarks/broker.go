@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -302,6 +303,7 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Sprintf("## broker: Eddy vs kfake, %s", started.Format("2006-01-02 15:04 MST")),
 		"",
 		"- command: `"+strings.TrimSpace("go run ./benchmarks broker "+strings.Join(o.args, " "))+"`",
+		"- source: "+cmp.Or(revision("broker", "benchmarks"), "unknown (no git)"),
 		"- machine: "+machineInfo(),
 		"- load average before the run: "+loadAvg(),
 		fmt.Sprintf("- data directories under %s (%s)", o.dir, fsType(o.dir)))
@@ -342,6 +344,7 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			cells[c.name+"/"+s.name] = &cell{}
 		}
 	}
+	casesStart, cpuStart := time.Now(), cpuTime()
 	total := o.runs * len(o.cases) * len(o.systems)
 	done := 0
 	for run := range o.runs {
@@ -373,7 +376,9 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			}
 		}
 	}
+	share := (cpuTime() - cpuStart).Seconds() / time.Since(casesStart).Seconds()
 	head = append(head, "- load average after the run: "+loadAvg(),
+		fmt.Sprintf("- this process used %.2f of the %d CPUs on average while the cases ran (the rest was idle or went to other processes)", share, runtime.NumCPU()),
 		fmt.Sprintf("- wall time: %v", time.Since(started).Round(time.Second)))
 	return writeBrokerReport(stdout, o, head, cells)
 }

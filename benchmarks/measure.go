@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strings"
@@ -136,4 +137,20 @@ func fsType(dir string) string {
 		return "zfs"
 	}
 	return fmt.Sprintf("fs magic %#x", st.Type)
+}
+
+// revision names the source measured: the git commit of the working tree,
+// with "+ uncommitted changes in ..." when the packages under test differ
+// from it. Empty if git is not available.
+func revision(paths ...string) string {
+	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	rev := strings.TrimSpace(string(out))
+	args := append([]string{"status", "--porcelain", "--"}, paths...)
+	if st, err := exec.Command("git", args...).Output(); err == nil && len(strings.TrimSpace(string(st))) > 0 {
+		rev += " + uncommitted changes in " + strings.Join(paths, ", ")
+	}
+	return rev
 }
