@@ -33,6 +33,18 @@ func init() {
 		int16(kmsg.DeleteTopics):     {0, 6, handleDeleteTopics},
 		int16(kmsg.CreatePartitions): {0, 3, handleCreatePartitions},
 		int16(kmsg.DescribeCluster):  {0, 1, handleDescribeCluster},
+
+		int16(kmsg.FindCoordinator): {0, 4, handleFindCoordinator},
+		int16(kmsg.JoinGroup):       {0, 9, handleJoinGroup},
+		int16(kmsg.SyncGroup):       {0, 5, handleSyncGroup},
+		int16(kmsg.Heartbeat):       {0, 4, handleHeartbeat},
+		int16(kmsg.LeaveGroup):      {0, 5, handleLeaveGroup},
+		int16(kmsg.OffsetCommit):    {0, 8, handleOffsetCommit},
+		int16(kmsg.OffsetFetch):     {0, 8, handleOffsetFetch},
+		int16(kmsg.DescribeGroups):  {0, 5, handleDescribeGroups},
+		int16(kmsg.ListGroups):      {0, 4, handleListGroups},
+		int16(kmsg.DeleteGroups):    {0, 2, handleDeleteGroups},
+		int16(kmsg.OffsetDelete):    {0, 0, handleOffsetDelete},
 	}
 }
 

@@ -26,6 +26,7 @@ type Broker struct {
 
 	topics   *topicRegistry
 	sessions *fetchSessions
+	groups   *groupCoordinator
 
 	// ctx is cancelled by Close; every goroutine the broker starts
 	// watches it and is counted in wg.
@@ -68,20 +69,30 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b.sessions = newFetchSessions(cfg.FetchSessionCacheSlots)
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.groups = newGroupCoordinator(b)
+	if err := b.groups.load(); err != nil {
+		b.cancel()
+		b.topics.close()
+		return nil, fmt.Errorf("broker: load consumer groups: %w", err)
+	}
 
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", cfg.Listen)
 	if err != nil {
+		b.groups.stop()
+		b.cancel()
 		b.topics.close()
 		return nil, fmt.Errorf("broker: listen on %s: %w", cfg.Listen, err)
 	}
 	b.ln = ln
 	if err := b.setAdvertised(); err != nil {
 		ln.Close()
+		b.groups.stop()
+		b.cancel()
 		b.topics.close()
 		return nil, err
 	}
-	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.wg.Add(1)
 	go b.acceptLoop()
 	b.log.Info("broker started",
@@ -142,6 +153,7 @@ func (b *Broker) Close() error {
 
 	b.cancel()
 	b.ln.Close()
+	b.groups.stop()
 	b.wg.Wait()
 	err := b.topics.close()
 	b.log.Info("broker stopped", "listen", b.ln.Addr().String())
@@ -191,4 +203,19 @@ func (b *Broker) acceptLoop() {
 // logOptions are the storage options every partition log gets.
 func (b *Broker) logOptions() storage.Options {
 	return storage.Options{SegmentBytes: b.cfg.SegmentBytes}
+}
+
+// goTracked runs f in a goroutine counted in the broker's WaitGroup, unless
+// the broker is closing; f's context is cancelled by Close.
+func (b *Broker) goTracked(f func(ctx context.Context)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		f(b.ctx)
+	}()
 }

@@ -58,6 +58,23 @@ type Config struct {
 	// (Kafka: connections.max.idle.ms). Default 10 minutes.
 	IdleTimeout time.Duration
 
+	// OffsetsTopicPartitions is the partition count of __consumer_offsets,
+	// created when the first group commits (Kafka:
+	// offsets.topic.num.partitions). Default 50.
+	OffsetsTopicPartitions int32
+
+	// GroupInitialRebalanceDelay holds an empty group's first rebalance
+	// open for more members to join (Kafka:
+	// group.initial.rebalance.delay.ms). Default 3s; negative means none.
+	GroupInitialRebalanceDelay time.Duration
+
+	// GroupMinSessionTimeout and GroupMaxSessionTimeout bound the
+	// session timeouts members may ask for (Kafka:
+	// group.min.session.timeout.ms, group.max.session.timeout.ms).
+	// Defaults 6s and 30m.
+	GroupMinSessionTimeout time.Duration
+	GroupMaxSessionTimeout time.Duration
+
 	// Logger receives the broker's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -109,6 +126,28 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = defaultIdleTimeout
+	}
+	if c.OffsetsTopicPartitions == 0 {
+		c.OffsetsTopicPartitions = defaultOffsetsTopicPartitions
+	}
+	if c.OffsetsTopicPartitions < 0 {
+		return c, fmt.Errorf("broker: offsets.topic.num.partitions must be positive, got %d", c.OffsetsTopicPartitions)
+	}
+	switch {
+	case c.GroupInitialRebalanceDelay == 0:
+		c.GroupInitialRebalanceDelay = defaultInitialRebalanceDelay
+	case c.GroupInitialRebalanceDelay < 0:
+		c.GroupInitialRebalanceDelay = 0
+	}
+	if c.GroupMinSessionTimeout == 0 {
+		c.GroupMinSessionTimeout = defaultMinSessionTimeout
+	}
+	if c.GroupMaxSessionTimeout == 0 {
+		c.GroupMaxSessionTimeout = defaultMaxSessionTimeout
+	}
+	if c.GroupMinSessionTimeout > c.GroupMaxSessionTimeout {
+		return c, fmt.Errorf("broker: group.min.session.timeout.ms (%s) is above group.max.session.timeout.ms (%s)",
+			c.GroupMinSessionTimeout, c.GroupMaxSessionTimeout)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

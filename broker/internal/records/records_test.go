@@ -1,0 +1,40 @@
+package records
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/eddy-streams/eddy/broker/storage"
+)
+
+func TestRoundTrip(t *testing.T) {
+	in := []Record{{Key: []byte("a"), Value: []byte("1")}, {Key: []byte("b")}, {Key: []byte("c"), Value: []byte{}}}
+	b := AppendBatch(nil, 1700000000000, in...)
+	if n, recs, err := storage.ValidateBatches(b); err != nil || n != 1 || recs != 3 {
+		t.Fatalf("storage rejects the batch: %d batches, %d records, %v", n, recs, err)
+	}
+	b = append(b, AppendBatch(nil, 1, Record{Key: []byte("d"), Value: []byte("4")})...)
+	var got []Record
+	var offsets []int64
+	if err := Each(b, func(o int64, r Record) error {
+		got = append(got, r)
+		offsets = append(offsets, o)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 4 {
+		t.Fatalf("got %d records", len(got))
+	}
+	for i, r := range in {
+		if !bytes.Equal(got[i].Key, r.Key) || !bytes.Equal(got[i].Value, r.Value) || (got[i].Value == nil) != (r.Value == nil) {
+			t.Errorf("record %d: got %+v, want %+v", i, got[i], r)
+		}
+	}
+	if offsets[1] != 1 || offsets[3] != 0 {
+		t.Errorf("offsets %v", offsets)
+	}
+	if err := Each(b[:len(b)-3], func(int64, Record) error { return nil }); err == nil {
+		t.Error("truncated input accepted")
+	}
+}
