@@ -443,3 +443,54 @@ func TestSessionStore(t *testing.T) {
 		}
 	})
 }
+
+// TestBackendOneWriterManyReaders runs readers against a writer; with -race
+// it checks the one-writer, many-readers promise.
+func TestBackendOneWriterManyReaders(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b Backend) {
+		done := make(chan struct{})
+		errs := make(chan error, 3)
+		for range 2 {
+			go func() {
+				for {
+					select {
+					case <-done:
+						errs <- nil
+						return
+					default:
+					}
+					it := b.Prefix([]byte("k"))
+					var prev []byte
+					for it.Next() {
+						if prev != nil && string(prev) >= string(it.Key()) {
+							errs <- fmt.Errorf("out of order: %q then %q", prev, it.Key())
+							it.Close()
+							return
+						}
+						prev = append(prev[:0], it.Key()...)
+					}
+					if err := it.Close(); err != nil {
+						errs <- err
+						return
+					}
+					if _, _, err := b.Get([]byte("k0001")); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		for i := range 3000 {
+			k := fmt.Appendf(nil, "k%04d", i%500)
+			if i%3 == 2 {
+				must(t, b.Delete(k))
+			} else {
+				must(t, b.Put(k, fmt.Append(nil, i)))
+			}
+		}
+		close(done)
+		for range 2 {
+			must(t, <-errs)
+		}
+	})
+}
