@@ -205,6 +205,9 @@ func (c *conn) handle(body []byte) (*reply, error) {
 		return nil, fmt.Errorf("malformed %s v%d from client %q: %v: %w",
 			kmsg.NameForKey(h.key), h.version, h.clientID, err, errCloseConn)
 	}
+	if c.log.Enabled(context.Background(), slog.LevelDebug) {
+		c.log.Debug("request", "api", kmsg.NameForKey(h.key), "version", h.version, "client", h.clientID, "corr", h.corrID)
+	}
 	resp := req.ResponseKind()
 	resp.SetVersion(h.version)
 	r := &reply{hdr: h, resp: resp}
