@@ -133,11 +133,12 @@ func (c *conn) readLoop() error {
 	}
 }
 
-// readFrame reads a frame body of n bytes. Small frames are read into one
-// allocation; large ones grow as bytes arrive, so a length prefix alone
+// readFrame reads a frame body of n bytes. Frames up to 16 MiB (every
+// produce request clients send by default) are read into one allocation of
+// their size; larger ones grow as bytes arrive, so a length prefix alone
 // cannot make the broker allocate socket.request.max.bytes.
 func readFrame(r io.Reader, n int) ([]byte, error) {
-	const eager = 1 << 20
+	const eager = 16 << 20
 	if n <= eager {
 		buf := make([]byte, n)
 		_, err := io.ReadFull(r, buf)
