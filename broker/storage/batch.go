@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"math"
 )
 
 // Layout of a record batch, magic v2 (Kafka's DefaultRecordBatch). All fields are big-endian.
@@ -17,6 +18,9 @@ const (
 	offCRC             = 17 // uint32, CRC-32C of [offAttributes, end)
 	offAttributes      = 21 // int16
 	offLastOffsetDelta = 23 // int32
+	offFirstTimestamp  = 27 // int64
+	offMaxTimestamp    = 35 // int64
+	offProducerID      = 43 // int64
 	offRecordsCount    = 57 // int32
 	batchHeaderSize    = 61 // the records start here
 
@@ -29,7 +33,12 @@ const (
 	minRecordSize = 7
 
 	// compressionMask selects the codec in attributes: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
-	compressionMask    = 0x07
+	compressionMask = 0x07
+	// timestampTypeBit marks a batch whose timestamps are the log-append time (maxTimestamp);
+	// controlBit marks a control batch (transaction markers); transactionalBit a transactional one.
+	timestampTypeBit   = 0x08
+	transactionalBit   = 0x10
+	controlBit         = 0x20
 	maxCompressionCode = 4
 
 	magicV2 = 2
@@ -37,12 +46,23 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// noTimestamp stands for "no timestamp seen" in segment and index bookkeeping; the protocol's
+// NoTimestamp is -1, which producers may legitimately send, so a value below every int64 is used.
+const noTimestamp = math.MinInt64
+
 // checkHeader checks what can be checked of the batch starting at b[0] without reading its
 // records: framing, magic, record count, lastOffsetDelta and codec. avail is how many bytes the
 // batch may occupy (the rest of the input or of the file); b holds at least
 // min(avail, batchHeaderSize) bytes. On success it returns the batch's total size. On failure it
 // returns one of the package's sentinel errors and a detail for the message.
 func checkHeader(b []byte, avail int64) (size int64, kind error, detail string) {
+	return checkHeaderLax(b, avail, false)
+}
+
+// checkHeaderLax is checkHeader; with lax set it accepts what the cleaner writes: a batch that
+// kept its offset range (lastOffsetDelta) but lost some records, so recordsCount may be smaller
+// than lastOffsetDelta+1.
+func checkHeaderLax(b []byte, avail int64, lax bool) (size int64, kind error, detail string) {
 	if avail < lengthFieldEnd {
 		return 0, ErrCorruptBatch, fmt.Sprintf("%d bytes left, too short for a batch header", avail)
 	}
@@ -64,7 +84,7 @@ func checkHeader(b []byte, avail int64) (size int64, kind error, detail string) 
 		return 0, ErrInvalidBatch, fmt.Sprintf("records count %d", count)
 	}
 	delta := int32(binary.BigEndian.Uint32(b[offLastOffsetDelta:]))
-	if int64(delta) != int64(count)-1 {
+	if int64(delta) != int64(count)-1 && !(lax && delta >= 0 && int64(delta) > int64(count)-1) {
 		return 0, ErrInvalidBatch, fmt.Sprintf("lastOffsetDelta %d does not match records count %d", delta, count)
 	}
 	codec := binary.BigEndian.Uint16(b[offAttributes:]) & compressionMask

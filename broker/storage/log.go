@@ -5,14 +5,15 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Options configure a Log. Zero values mean the defaults.
@@ -24,13 +25,28 @@ type Options struct {
 	// IndexIntervalBytes is how many bytes of log lie between sparse offset-index entries
 	// (Kafka's index.interval.bytes). Default 4096.
 	IndexIntervalBytes int
+	// SegmentMs rolls the active segment when its first batch's maxTimestamp is more than
+	// SegmentMs before the time of an append (Kafka's segment.ms). Default 7 days.
+	SegmentMs int64
 	// Logger receives recovery reports; default slog.Default(). Records carry the attribute dir.
 	Logger *slog.Logger
+	// Now is the clock for segment.ms, log-append time, retention and the cleaner; default
+	// time.Now. Tests inject one to make time-based behaviour deterministic.
+	Now func() time.Time
+	// CleanerMaxKeys bounds the cleaner's key map (Kafka's log.cleaner.dedupe.buffer.size, in
+	// keys): a pass cleans up to the segment where the map fills. Default 4 Mi keys.
+	CleanerMaxKeys int
+	// CleanerHook, for fault-injection tests, is called at each step of a compaction swap
+	// ("cleaned-written", "committed", "renamed" per segment, "old-removed"); an error it returns
+	// aborts the pass there, as a crash would.
+	CleanerHook func(step string) error
 }
 
 const (
 	DefaultSegmentBytes       = 1 << 30
 	DefaultIndexIntervalBytes = 4096
+	DefaultSegmentMs          = 7 * 24 * 60 * 60 * 1000
+	DefaultCleanerMaxKeys     = 4 << 20
 )
 
 func (o Options) withDefaults() (Options, error) {
@@ -46,8 +62,19 @@ func (o Options) withDefaults() (Options, error) {
 	case o.IndexIntervalBytes == 0:
 		o.IndexIntervalBytes = DefaultIndexIntervalBytes
 	}
+	if o.SegmentMs < 0 {
+		return o, fmt.Errorf("storage: SegmentMs %d is negative", o.SegmentMs)
+	} else if o.SegmentMs == 0 {
+		o.SegmentMs = DefaultSegmentMs
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.CleanerMaxKeys <= 0 {
+		o.CleanerMaxKeys = DefaultCleanerMaxKeys
 	}
 	return o, nil
 }
@@ -59,9 +86,22 @@ type Log struct {
 	opts   Options
 	logger *slog.Logger
 
+	// segmentBytes and segmentMs are the live values of Options.SegmentBytes and SegmentMs
+	// (SetSegmentBytes, SetSegmentMs).
+	segmentBytes atomic.Int64
+	segmentMs    atomic.Int64
+
+	// maintMu serializes the maintenance that removes or replaces segments: retention
+	// (DeleteSegmentsBefore, ApplyRetention) and compaction. A compaction pass holds it while it
+	// reads and rewrites segments, so retention waits for it; appends and reads do not. Lock
+	// order: maintMu, then appendMu.
+	maintMu sync.Mutex
+	// cleaner is the compaction state (cleaner checkpoint), guarded by maintMu.
+	cleaner cleanerState
+
 	// appendMu serializes everything that changes the log: Append (with rolling),
-	// DeleteSegmentsBefore, Close and Delete. It is held across file writes. Lock order:
-	// appendMu, then syncMu, then mu.
+	// DeleteSegmentsBefore, the compaction swap, Close and Delete. It is held across file writes.
+	// Lock order: appendMu, then syncMu, then mu.
 	appendMu sync.Mutex
 	// writeErr, guarded by appendMu, is set when a failed write could not be undone; every later
 	// Append returns it.
@@ -77,7 +117,7 @@ type Log struct {
 	closed   bool
 	// start, end and size change only under mu (so a reader holding mu sees them agree with the
 	// segments) and are atomics so that the accessors need no lock.
-	start atomic.Int64 // base offset of the first segment
+	start atomic.Int64 // log start offset: at least the base offset of the first segment (DeleteRecords moves it)
 	end   atomic.Int64 // next offset to assign; every batch below it is whole on disk
 	size  atomic.Int64 // committed bytes over all segments
 
@@ -105,6 +145,8 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
 	}
 	l := &Log{dir: dir, opts: opts, logger: opts.Logger.With("dir", dir)}
+	l.segmentBytes.Store(opts.SegmentBytes)
+	l.segmentMs.Store(opts.SegmentMs)
 	if err := l.recover(); err != nil {
 		for _, s := range l.segments {
 			s.release()
@@ -117,7 +159,8 @@ func Open(dir string, opts Options) (*Log, error) {
 // Dir returns the log's directory.
 func (l *Log) Dir() string { return l.dir }
 
-// StartOffset returns the log start offset: the base offset of the first segment.
+// StartOffset returns the log start offset: the first offset that may be read. It is the base
+// offset of the first segment unless DeleteRecords (SetStartOffset) moved it further.
 func (l *Log) StartOffset() int64 { return l.start.Load() }
 
 // EndOffset returns the next offset to assign (the high watermark on a single node). Every
@@ -137,7 +180,17 @@ type AppendResult struct {
 	Batches    int
 	Records    int // sum of records counts
 	Bytes      int
+	// LogAppendTime is the time AppendLogTime stamped on the batches, or -1.
+	LogAppendTime int64
 }
+
+// SetSegmentBytes changes the size at which the active segment rolls (segment.bytes), from the
+// next append on. Values outside [1, math.MaxInt32] are clamped.
+func (l *Log) SetSegmentBytes(n int64) { l.segmentBytes.Store(min(max(n, 1), math.MaxInt32)) }
+
+// SetSegmentMs changes the age at which the active segment rolls (segment.ms), from the next
+// append on. Zero or less means never.
+func (l *Log) SetSegmentMs(ms int64) { l.segmentMs.Store(ms) }
 
 // maxAppendBytes bounds one Append so that batch positions fit the 32-bit index.
 const maxAppendBytes = math.MaxInt32
@@ -148,7 +201,14 @@ const maxAppendBytes = math.MaxInt32
 // active segment as it is. It rolls to a new segment first if b would make the active one exceed
 // SegmentBytes. It does not fsync; use SyncTo. All or nothing: an invalid batch anywhere in b
 // fails the whole call before anything is written.
-func (l *Log) Append(batches []byte) (AppendResult, error) {
+func (l *Log) Append(batches []byte) (AppendResult, error) { return l.append(batches, false) }
+
+// AppendLogTime is Append for a topic with message.timestamp.type=LogAppendTime: after
+// validation it marks every batch's timestamp type as log-append time, sets its maxTimestamp to
+// the log's clock (milliseconds) and recomputes its CRC, as Kafka does.
+func (l *Log) AppendLogTime(batches []byte) (AppendResult, error) { return l.append(batches, true) }
+
+func (l *Log) append(batches []byte, logAppendTime bool) (AppendResult, error) {
 	nb, nr, err := ValidateBatches(batches)
 	if err != nil {
 		return AppendResult{}, err
@@ -166,6 +226,21 @@ func (l *Log) Append(batches []byte) (AppendResult, error) {
 		return AppendResult{}, l.writeErr
 	}
 
+	appendTime := int64(-1)
+	now := l.opts.Now().UnixMilli()
+	if logAppendTime {
+		appendTime = now
+		for pos := 0; pos < len(batches); {
+			b := batches[pos:]
+			size := lengthFieldEnd + int(int32(binary.BigEndian.Uint32(b[offBatchLength:])))
+			attrs := binary.BigEndian.Uint16(b[offAttributes:])
+			binary.BigEndian.PutUint16(b[offAttributes:], attrs|timestampTypeBit)
+			binary.BigEndian.PutUint64(b[offMaxTimestamp:], uint64(appendTime))
+			binary.BigEndian.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:size], castagnoli))
+			pos += size
+		}
+	}
+
 	// Offsets: the log is dense, each batch starts where the previous one ended.
 	first := l.end.Load()
 	next := first
@@ -181,7 +256,8 @@ func (l *Log) Append(batches []byte) (AppendResult, error) {
 	}
 
 	seg := l.segments[len(l.segments)-1]
-	if seg.size > 0 && (seg.size+int64(len(batches)) > l.opts.SegmentBytes || next-1-seg.base > math.MaxUint32) {
+	if seg.size > 0 && (seg.size+int64(len(batches)) > l.segmentBytes.Load() || next-1-seg.base > math.MaxUint32 ||
+		l.rollByTime(seg, batches, now)) {
 		if seg, err = l.roll(first); err != nil {
 			return AppendResult{}, err
 		}
@@ -190,11 +266,17 @@ func (l *Log) Append(batches []byte) (AppendResult, error) {
 	// Index entries for the new batches, computed before the write, published after it.
 	var entries []indexEntry
 	x := seg.indexer
+	maxTs, firstTs := seg.maxTs, seg.firstTs
 	for pos := 0; pos < len(batches); {
 		b := batches[pos:]
 		base, _ := batchOffsets(b)
 		size := int64(lengthFieldEnd) + int64(int32(binary.BigEndian.Uint32(b[offBatchLength:])))
-		entries = x.observe(uint32(base-seg.base), seg.size+int64(pos), size, entries)
+		entries = x.observe(uint32(base-seg.base), seg.size+int64(pos), size, maxTs, entries)
+		ts := int64(binary.BigEndian.Uint64(b[offMaxTimestamp:]))
+		maxTs = max(maxTs, ts)
+		if firstTs == noTimestamp {
+			firstTs = ts
+		}
 		pos += int(size)
 	}
 
@@ -212,11 +294,33 @@ func (l *Log) Append(batches []byte) (AppendResult, error) {
 	seg.size += int64(len(batches))
 	seg.end = next
 	seg.index = append(seg.index, entries...)
+	seg.maxTs, seg.firstTs = maxTs, firstTs
 	l.size.Add(int64(len(batches)))
 	l.end.Store(next)
 	l.mu.Unlock()
 
-	return AppendResult{BaseOffset: first, LastOffset: next - 1, Batches: nb, Records: nr, Bytes: len(batches)}, nil
+	return AppendResult{BaseOffset: first, LastOffset: next - 1, Batches: nb, Records: nr, Bytes: len(batches), LogAppendTime: appendTime}, nil
+}
+
+// rollByTime reports whether segment.ms says the active segment seg must roll before batches
+// are appended: as in Kafka, when the largest timestamp of the new batches is more than
+// segment.ms after the segment's first batch's timestamp, or, for a segment without timestamps,
+// when it was created more than segment.ms ago.
+func (l *Log) rollByTime(seg *segment, batches []byte, now int64) bool {
+	segMs := l.segmentMs.Load()
+	if segMs <= 0 {
+		return false
+	}
+	if seg.firstTs < 0 {
+		return now-seg.created > segMs
+	}
+	incoming := int64(noTimestamp)
+	for pos := 0; pos < len(batches); {
+		b := batches[pos:]
+		incoming = max(incoming, int64(binary.BigEndian.Uint64(b[offMaxTimestamp:])))
+		pos += lengthFieldEnd + int(int32(binary.BigEndian.Uint32(b[offBatchLength:])))
+	}
+	return incoming-seg.firstTs > segMs
 }
 
 // roll creates a new active segment with base offset base. REQUIRES: appendMu.
@@ -235,6 +339,7 @@ func (l *Log) roll(base int64) (*segment, error) {
 // directory so that the new names survive a crash.
 func (l *Log) createSegment(base int64) (*segment, error) {
 	seg := newSegment(l.dir, base, nil, l.opts.IndexIntervalBytes)
+	seg.created = l.opts.Now().UnixMilli()
 	f, err := os.OpenFile(seg.logPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("storage: create segment: %w", err)
@@ -328,19 +433,46 @@ func (l *Log) Read(offset int64, maxBytes int) (Slice, error) {
 		return Slice{}, nil
 	}
 	i := sort.Search(len(l.segments), func(i int) bool { return l.segments[i].base > offset }) - 1
-	seg := l.segments[i]
-	limit := seg.size
-	index := seg.index
-	seg.acquire()
-	l.mu.RUnlock()
+	for {
+		seg := l.segments[i]
+		limit := seg.size
+		index := seg.index
+		lastSeg := i == len(l.segments)-1
+		seg.acquire()
+		l.mu.RUnlock()
 
-	pos, err := l.readRange(seg, index, limit, offset, maxBytes)
-	if err != nil {
-		seg.release()
-		return Slice{}, err
+		pos, err := l.readRange(seg, index, limit, offset, maxBytes)
+		if err == errPastSegment && !lastSeg {
+			// A compacted segment ends before the next one begins, and offset lies in the gap:
+			// the answer is the next segment's first batch. Find that segment again, as the
+			// cleaner may have replaced the list meanwhile.
+			seg.release()
+			l.mu.RLock()
+			if l.closed {
+				l.mu.RUnlock()
+				return Slice{}, ErrClosed
+			}
+			base := seg.base
+			i = sort.Search(len(l.segments), func(i int) bool { return l.segments[i].base > base })
+			if i == len(l.segments) {
+				l.mu.RUnlock()
+				return Slice{}, nil
+			}
+			continue
+		}
+		if err == errPastSegment {
+			err = fmt.Errorf("%w: offset %d not found in %s", ErrCorruptBatch, offset, seg.logPath)
+		}
+		if err != nil {
+			seg.release()
+			return Slice{}, err
+		}
+		return Slice{File: seg.f, Pos: pos[0], Size: pos[1] - pos[0], ref: &sliceRef{seg: seg}}, nil
 	}
-	return Slice{File: seg.f, Pos: pos[0], Size: pos[1] - pos[0], ref: &sliceRef{seg: seg}}, nil
 }
+
+// errPastSegment tells Read that every batch of a segment lies below the wanted offset.
+var errPastSegment = errors.New("storage: offset past the segment's last batch")
 
 // readRange finds [from, to) in seg for Read. limit is the committed size seen under mu.
 func (l *Log) readRange(seg *segment, index []indexEntry, limit, offset int64, maxBytes int) ([2]int64, error) {
@@ -348,11 +480,11 @@ func (l *Log) readRange(seg *segment, index []indexEntry, limit, offset int64, m
 	defer r.close()
 
 	// The batch containing offset: scan forward from the last indexed batch at or before it.
-	pos := int64(lookup(index, uint32(offset-seg.base)).pos)
+	pos := int64(lookup(index, uint32(max(offset-seg.base, 0))).pos)
 	var h batchHead
 	for {
 		if pos >= limit {
-			return [2]int64{}, fmt.Errorf("%w: offset %d not found in %s", ErrCorruptBatch, offset, seg.logPath)
+			return [2]int64{}, errPastSegment
 		}
 		var err error
 		if h, err = r.at(pos); err != nil {
@@ -592,41 +724,4 @@ func (l *Log) finalSync() error {
 		return fmt.Errorf("storage: close: %w", err)
 	}
 	return syncDir(l.dir)
-}
-
-// DeleteSegmentsBefore deletes the segments all of whose offsets lie below offset (retention),
-// never the active segment, and returns how many it deleted. StartOffset moves to the base of
-// the first remaining segment. Slices over deleted segments stay readable until released.
-func (l *Log) DeleteSegmentsBefore(offset int64) (int, error) {
-	l.appendMu.Lock()
-	defer l.appendMu.Unlock()
-	if l.closed {
-		return 0, ErrClosed
-	}
-	l.mu.Lock()
-	n := 0
-	for n < len(l.segments)-1 && l.segments[n].end <= offset {
-		n++
-	}
-	victims := slices.Clone(l.segments[:n])
-	l.segments = slices.Delete(l.segments, 0, n)
-	var bytes int64
-	for _, s := range victims {
-		bytes += s.size
-	}
-	l.size.Add(-bytes)
-	l.start.Store(l.segments[0].base)
-	l.mu.Unlock()
-
-	var err error
-	for _, s := range victims {
-		if rerr := l.removeSegmentFilesLevel(s, fmt.Sprintf("all offsets below %d", offset), slog.LevelInfo); rerr != nil && err == nil {
-			err = fmt.Errorf("storage: delete segment: %w", rerr)
-		}
-		s.release()
-	}
-	if n > 0 && err == nil {
-		err = syncDir(l.dir)
-	}
-	return n, err
 }

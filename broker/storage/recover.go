@@ -3,6 +3,7 @@ package storage
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -84,14 +85,18 @@ type scanResult struct {
 	end     int64 // offset after the last valid batch
 	index   []indexEntry
 	indexer indexer
+	maxTs   int64  // largest batch maxTimestamp
+	firstTs int64  // first batch's maxTimestamp
 	bad     string // why the scan stopped before the end of the file; "" if it did not
 }
 
 // scanSegment reads a segment's file from the start and checks every batch: framing, magic,
 // header fields, CRC-32C, and that offsets continue densely from the segment's base offset.
-// It stops at the first bad or torn batch. Only I/O errors are returned as errors.
-func scanSegment(seg *segment, fileSize int64, interval int) (scanResult, error) {
-	res := scanResult{end: seg.base, indexer: indexer{interval: interval}}
+// With lax set (a compacted segment) offsets need only increase, and a batch may hold fewer
+// records than its offset range. It stops at the first bad or torn batch. Only I/O errors are
+// returned as errors.
+func scanSegment(seg *segment, fileSize int64, interval int, lax bool) (scanResult, error) {
+	res := scanResult{end: seg.base, indexer: indexer{interval: interval}, maxTs: noTimestamp, firstTs: noTimestamp}
 	br := bufio.NewReaderSize(io.NewSectionReader(seg.f, 0, fileSize), 1<<20)
 	var h [batchHeaderSize]byte
 	var chunk [32 << 10]byte
@@ -102,13 +107,13 @@ func scanSegment(seg *segment, fileSize int64, interval int) (scanResult, error)
 		if err != nil {
 			return res, fmt.Errorf("read %s at %d: %w", seg.logPath, pos+int64(n), err)
 		}
-		size, kind, detail := checkHeader(h[:n], avail)
+		size, kind, detail := checkHeaderLax(h[:n], avail, lax)
 		if kind != nil {
 			res.bad = detail
 			return res, nil
 		}
 		base, last := batchOffsets(h[:])
-		if base != res.end {
+		if base != res.end && !(lax && base > res.end) {
 			res.bad = fmt.Sprintf("batch has offset %d, expected %d", base, res.end)
 			return res, nil
 		}
@@ -133,7 +138,12 @@ func scanSegment(seg *segment, fileSize int64, interval int) (scanResult, error)
 			res.bad = fmt.Sprintf("crc %#08x, computed %#08x", stored, crc)
 			return res, nil
 		}
-		res.index = res.indexer.observe(uint32(base-seg.base), pos, size, res.index)
+		res.index = res.indexer.observe(uint32(base-seg.base), pos, size, res.maxTs, res.index)
+		ts := int64(binary.BigEndian.Uint64(h[offMaxTimestamp:]))
+		res.maxTs = max(res.maxTs, ts)
+		if res.firstTs == noTimestamp {
+			res.firstTs = ts
+		}
 		res.size += size
 		res.end = last + 1
 	}
@@ -142,6 +152,9 @@ func scanSegment(seg *segment, fileSize int64, interval int) (scanResult, error)
 
 // recover loads the segments in l.dir and repairs them; see the package documentation.
 func (l *Log) recover() error {
+	if err := l.recoverSwap(); err != nil {
+		return err
+	}
 	entries, err := os.ReadDir(l.dir)
 	if err != nil {
 		return err
@@ -154,6 +167,10 @@ func (l *Log) recover() error {
 			bases = append(bases, base)
 		} else if base, ok := parseSegmentName(name, indexSuffix); ok {
 			indexes[base] = true
+		} else if base, ok := parseSegmentName(name, timeIndexSuffix); ok {
+			if !slices.ContainsFunc(entries, func(e os.DirEntry) bool { return e.Name() == segmentName(base, logSuffix) }) {
+				_ = os.Remove(filepath.Join(l.dir, name))
+			}
 		} else if strings.HasSuffix(name, tmpSuffix) {
 			_ = os.Remove(filepath.Join(l.dir, name)) // an interrupted writeFileSync
 		}
@@ -163,6 +180,7 @@ func (l *Log) recover() error {
 		if _, found := slices.BinarySearch(bases, base); !found {
 			l.logger.Info("storage: removing offset index without segment", "file", segmentName(base, indexSuffix))
 			_ = os.Remove(filepath.Join(l.dir, segmentName(base, indexSuffix)))
+			_ = os.Remove(filepath.Join(l.dir, segmentName(base, timeIndexSuffix)))
 		}
 	}
 
@@ -187,11 +205,13 @@ func (l *Log) recover() error {
 		l.segments = []*segment{seg}
 		l.rpBase = -1
 		l.writeRecoveryPoint(0, 0)
+		l.cleaner = cleanerState{}
 		return nil
 	}
 
 	for _, base := range bases {
 		seg := newSegment(l.dir, base, nil, l.opts.IndexIntervalBytes)
+		seg.created = l.opts.Now().UnixMilli()
 		if seg.f, err = os.OpenFile(seg.logPath, os.O_RDWR, 0); err != nil {
 			return err
 		}
@@ -228,29 +248,36 @@ func (l *Log) recover() error {
 			nextBase = l.segments[i+1].base
 		}
 
+		// Segments below the cleaner checkpoint were compacted: their offsets may have gaps.
+		lax := seg.base < l.cleaner.firstDirty
 		onDisk, ierr := readIndexFile(seg.indexPath)
 		if i < scanFrom {
 			// Trusted: everything in it was fsynced. Check its index cheaply.
 			why := ""
+			var maxTs int64
 			if ierr != nil {
 				why = ierr.Error()
 			} else {
-				why = checkIndex(onDisk, seg, fileSize, nextBase)
+				why, maxTs = checkIndex(onDisk, seg, fileSize, nextBase, lax)
 			}
 			if why == "" {
-				seg.size, seg.end, seg.index, seg.indexDone = fileSize, nextBase, onDisk, true
+				seg.size, seg.end, seg.index, seg.indexDone, seg.maxTs = fileSize, nextBase, onDisk, true, maxTs
 				continue
 			}
 			l.logger.Info("storage: segment or its offset index failed the quick check; scanning it",
 				"file", filepath.Base(seg.logPath), "reason", why)
 		}
 
-		res, err := scanSegment(seg, fileSize, l.opts.IndexIntervalBytes)
+		res, err := scanSegment(seg, fileSize, l.opts.IndexIntervalBytes, lax)
 		if err != nil {
 			return err
 		}
 		seg.size, seg.end, seg.index, seg.indexer = res.size, res.end, res.index, res.indexer
-		if res.bad == "" && !last && res.end != nextBase {
+		seg.maxTs, seg.firstTs = res.maxTs, res.firstTs
+		if res.bad == "" && lax && !last && res.end <= nextBase {
+			seg.end = nextBase // the gap a compaction left at the end of the segment
+		}
+		if res.bad == "" && !last && seg.end != nextBase {
 			res.bad = fmt.Sprintf("segment ends at offset %d but the next segment starts at %d", res.end, nextBase)
 		}
 		if res.bad != "" {
@@ -303,7 +330,8 @@ func (l *Log) recover() error {
 		size += s.size
 	}
 	active := l.segments[len(l.segments)-1]
-	l.start.Store(l.segments[0].base)
+	l.start.Store(min(max(l.readStartOffset(), l.segments[0].base), active.end))
+	l.cleaner.firstDirty = min(l.cleaner.firstDirty, active.end)
 	l.end.Store(active.end)
 	l.size.Store(size)
 	l.durable.Store(active.end)
@@ -329,6 +357,9 @@ func (l *Log) removeSegmentFilesLevel(seg *segment, reason string, level slog.Le
 		return err
 	}
 	if err := os.Remove(seg.indexPath); err != nil && !isNotExist(err) {
+		return err
+	}
+	if err := os.Remove(timeIndexPath(seg.indexPath)); err != nil && !isNotExist(err) {
 		return err
 	}
 	return nil

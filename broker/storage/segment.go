@@ -13,6 +13,8 @@ import (
 const (
 	logSuffix   = ".log"
 	indexSuffix = ".index"
+	// timeIndexSuffix names a segment's time index (see indexEntry).
+	timeIndexSuffix = ".timeindex"
 	// segmentNameDigits is the width of the zero-padded base offset in segment file names.
 	segmentNameDigits = 20
 )
@@ -51,6 +53,11 @@ type segment struct {
 	size  int64        // committed bytes: whole batches, all below Log.end
 	end   int64        // offset after the last batch
 	index []indexEntry // entries are never changed once appended, so a copied slice stays valid
+	maxTs int64        // largest batch maxTimestamp in the segment; noTimestamp if none
+	// firstTs is the first batch's maxTimestamp (noTimestamp when empty or unknown): the time
+	// segment.ms counts from, as Kafka's rollingBasedTimestamp.
+	firstTs int64
+	created int64 // when the segment was created or, for one found at Open, opened (ms)
 
 	// Owned by the goroutine holding Log.appendMu.
 	indexer indexer
@@ -66,6 +73,8 @@ func newSegment(dir string, base int64, f *os.File, interval int) *segment {
 		indexPath: filepath.Join(dir, segmentName(base, indexSuffix)),
 		f:         f,
 		end:       base,
+		maxTs:     noTimestamp,
+		firstTs:   noTimestamp,
 		indexer:   indexer{interval: interval},
 	}
 	s.refs.Store(1) // the log's own reference
@@ -87,6 +96,7 @@ func (s *segment) release() {
 type batchHead struct {
 	base, last int64
 	size       int64
+	maxTs      int64
 }
 
 // headerReader reads batch headers from a segment file in chunks, so that a Read walking many
@@ -113,7 +123,7 @@ func (r *headerReader) close() {
 
 // at returns the header of the batch at pos, which must lie below the limit.
 func (r *headerReader) at(pos int64) (batchHead, error) {
-	const need = offLastOffsetDelta + 4
+	const need = offMaxTimestamp + 8
 	if pos < r.start || pos+need > r.start+int64(r.n) {
 		if pos+need > r.limit {
 			return batchHead{}, fmt.Errorf("%w: batch header at position %d runs past the segment's %d bytes", ErrCorruptBatch, pos, r.limit)
@@ -132,5 +142,5 @@ func (r *headerReader) at(pos int64) (batchHead, error) {
 		return batchHead{}, fmt.Errorf("%w: batch at position %d has length %d, segment has %d bytes", ErrCorruptBatch, pos, batchLen, r.limit)
 	}
 	base, last := batchOffsets(h)
-	return batchHead{base: base, last: last, size: size}, nil
+	return batchHead{base: base, last: last, size: size, maxTs: int64(binary.BigEndian.Uint64(h[offMaxTimestamp:]))}, nil
 }
