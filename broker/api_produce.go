@@ -72,7 +72,7 @@ func handleProduce(c *conn, kreq kmsg.Request, r *reply) {
 				fail(kerr.InvalidRecord, fmt.Sprintf("%d record batches for one partition; produce requests carry exactly one", n))
 				continue
 			}
-			res, err := p.log.Append(rp.Records)
+			res, err := p.append(rp.Records)
 			if err != nil {
 				e := appendErrorCode(err)
 				if e == kerr.KafkaStorageError {
@@ -131,6 +131,9 @@ func syncErrorCode(c *conn, p *partition, err error) (int16, *string) {
 
 // appendErrorCode maps storage's validation errors to Kafka's codes.
 func appendErrorCode(err error) *kerr.Error {
+	if e := producerErrorCode(err); e != nil {
+		return e
+	}
 	switch {
 	case errors.Is(err, storage.ErrCorruptBatch):
 		return kerr.CorruptMessage

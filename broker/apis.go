@@ -45,6 +45,8 @@ func init() {
 		int16(kmsg.ListGroups):      {0, 4, handleListGroups},
 		int16(kmsg.DeleteGroups):    {0, 2, handleDeleteGroups},
 		int16(kmsg.OffsetDelete):    {0, 0, handleOffsetDelete},
+
+		int16(kmsg.InitProducerID): {0, 4, handleInitProducerID},
 	}
 }
 

@@ -27,6 +27,9 @@ type Broker struct {
 	topics   *topicRegistry
 	sessions *fetchSessions
 	groups   *groupCoordinator
+	cleaner  *cleaner // retention and compaction (cleaner.go)
+
+	producerIDs *producerIDs
 
 	// ctx is cancelled by Close; every goroutine the broker starts
 	// watches it and is counted in wg.
@@ -68,7 +71,13 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
+	b.topics.setOnChange(b.applyLogConfig)
+	b.cleaner = newCleaner()
 	b.sessions = newFetchSessions(cfg.FetchSessionCacheSlots)
+	if b.producerIDs, err = openProducerIDs(cfg.DataDir); err != nil {
+		b.topics.close()
+		return nil, err
+	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.groups = newGroupCoordinator(b)
 	if err := b.groups.load(); err != nil {
@@ -93,6 +102,8 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		b.topics.close()
 		return nil, err
 	}
+	b.wg.Add(1)
+	go b.runCleaner()
 	b.wg.Add(1)
 	go b.acceptLoop()
 	b.log.Info("broker started",
@@ -202,7 +213,7 @@ func (b *Broker) acceptLoop() {
 
 // logOptions are the storage options every partition log gets.
 func (b *Broker) logOptions() storage.Options {
-	return storage.Options{SegmentBytes: b.cfg.SegmentBytes}
+	return storage.Options{SegmentBytes: b.cfg.SegmentBytes, Now: b.cfg.Now}
 }
 
 // goTracked runs f in a goroutine counted in the broker's WaitGroup, unless

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/eddy-streams/eddy/broker/storage"
 )
@@ -49,8 +50,12 @@ type topicID = [16]byte
 type topic struct {
 	name       string
 	id         topicID
-	configs    map[string]string // as given at creation; read-only afterwards
+	configs    map[string]string // replaced, never mutated, under topicRegistry.mu (setConfigs)
 	partitions []*partition      // replaced, never mutated, under topicRegistry.mu
+
+	// live is the effective configuration (configs over broker defaults), recomputed by
+	// topicRegistry.onChange whenever configs or partitions change.
+	live atomic.Pointer[logConfig]
 }
 
 // partition is one partition of a topic: its log, and the fetches waiting
@@ -59,6 +64,8 @@ type partition struct {
 	topic string
 	index int32
 	log   *storage.Log
+
+	producers producerState
 
 	// waitMu guards waiters: one channel (buffer 1) per long-polling
 	// fetch, signalled without blocking after every append.
@@ -105,6 +112,10 @@ type topicRegistry struct {
 	mu     sync.RWMutex
 	byName map[string]*topic
 	byID   map[topicID]*topic
+
+	// onChange, set once by the broker before serving, is called with mu held whenever a
+	// topic's configs or partitions change, to apply live settings to its logs.
+	onChange func(t *topic)
 }
 
 type topicRecord struct {
@@ -171,7 +182,12 @@ func (r *topicRegistry) openPartition(topic string, index int32) (*partition, er
 	if err != nil {
 		return nil, fmt.Errorf("broker: open partition %s-%d: %w", topic, index, err)
 	}
-	return &partition{topic: topic, index: index, log: l}, nil
+	p := &partition{topic: topic, index: index, log: l}
+	if err := p.loadProducerState(); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("broker: open partition %s-%d: %w", topic, index, err)
+	}
+	return p, nil
 }
 
 var partitionDirName = regexp.MustCompile(`^(.+)-([0-9]+)$`)
@@ -260,6 +276,9 @@ func (r *topicRegistry) create(name string, n int32, configs map[string]string) 
 		}
 		t.partitions = append(t.partitions, p)
 	}
+	if r.onChange != nil {
+		r.onChange(t)
+	}
 	r.byName[name] = t
 	r.byID[t.id] = t
 	if err := r.persistLocked(); err != nil {
@@ -295,6 +314,9 @@ func (r *topicRegistry) addPartitions(name string, total int32) error {
 		parts = append(parts, p)
 	}
 	t.partitions = parts
+	if r.onChange != nil {
+		r.onChange(t)
+	}
 	if err := r.persistLocked(); err != nil {
 		t.partitions = old
 		for _, p := range parts[len(old):] {
@@ -335,6 +357,44 @@ func (r *topicRegistry) delete(name string) error {
 	}
 	r.log.Info("topic deleted", "topic", name)
 	return nil
+}
+
+// setConfigs replaces topic name's configs (AlterConfigs), persists them and applies them live.
+func (r *topicRegistry) setConfigs(name string, configs map[string]string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t, ok := r.byName[name]
+	if !ok {
+		return errUnknownTopic
+	}
+	old := t.configs
+	t.configs = configs
+	if err := r.persistLocked(); err != nil {
+		t.configs = old
+		return err
+	}
+	if r.onChange != nil {
+		r.onChange(t)
+	}
+	r.log.Info("topic configs changed", "topic", name, "configs", configs)
+	return nil
+}
+
+// configsOf returns t's configs (a map the caller must not modify).
+func (r *topicRegistry) configsOf(t *topic) map[string]string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return t.configs
+}
+
+// setOnChange installs the broker's hook and applies it to every topic already open.
+func (r *topicRegistry) setOnChange(f func(t *topic)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.onChange = f
+	for _, t := range r.byName {
+		f(t)
+	}
 }
 
 func (r *topicRegistry) get(name string) *topic {
@@ -392,6 +452,9 @@ func (r *topicRegistry) close() error {
 	var errs []error
 	for _, t := range r.byName {
 		for _, p := range t.partitions {
+			if err := p.saveProducerState(); err != nil {
+				errs = append(errs, fmt.Errorf("save producer state of %s-%d: %w", t.name, p.index, err))
+			}
 			if err := p.log.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("close %s-%d: %w", t.name, p.index, err))
 			}
