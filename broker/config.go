@@ -75,6 +75,26 @@ type Config struct {
 	GroupMinSessionTimeout time.Duration
 	GroupMaxSessionTimeout time.Duration
 
+	// TopicDefaults are the broker-level defaults of topic settings, under the broker
+	// settings' Kafka names: log.cleanup.policy, log.retention.ms, log.retention.bytes,
+	// log.roll.ms, log.cleaner.delete.retention.ms, log.cleaner.min.compaction.lag.ms,
+	// log.cleaner.min.cleanable.ratio, log.message.timestamp.type, log.flush.interval.messages,
+	// log.flush.interval.ms, min.insync.replicas (log.segment.bytes and message.max.bytes are
+	// the fields above). Unset names take Kafka's defaults; values are validated by Start.
+	TopicDefaults map[string]string
+
+	// RetentionCheckInterval is how often retention runs over every partition
+	// (Kafka: log.retention.check.interval.ms). Default 5 minutes.
+	RetentionCheckInterval time.Duration
+
+	// CleanerBackoff is how often the cleaner looks for compacted partitions to clean
+	// (Kafka: log.cleaner.backoff.ms). Default 15 seconds.
+	CleanerBackoff time.Duration
+
+	// Now is the clock of retention, compaction, segment.ms and log-append time. Default
+	// time.Now; tests inject a fake one.
+	Now func() time.Time
+
 	// Logger receives the broker's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -86,6 +106,8 @@ const (
 	defaultMaxRequestBytes = 100 << 20
 	defaultSessionSlots    = 1000
 	defaultIdleTimeout     = 10 * time.Minute
+	defaultRetentionCheck  = 5 * time.Minute
+	defaultCleanerBackoff  = 15 * time.Second
 )
 
 // withDefaults returns c with zero fields filled in, or an error naming the
@@ -148,6 +170,24 @@ func (c Config) withDefaults() (Config, error) {
 	if c.GroupMinSessionTimeout > c.GroupMaxSessionTimeout {
 		return c, fmt.Errorf("broker: group.min.session.timeout.ms (%s) is above group.max.session.timeout.ms (%s)",
 			c.GroupMinSessionTimeout, c.GroupMaxSessionTimeout)
+	}
+	for name, v := range c.TopicDefaults {
+		d := topicConfigByBroke[name]
+		if d == nil {
+			return c, fmt.Errorf("broker: %s is not a broker-level topic default", name)
+		}
+		if why := d.check(v); why != "" {
+			return c, fmt.Errorf("broker: setting %s=%q: %s", name, v, why)
+		}
+	}
+	if c.RetentionCheckInterval <= 0 {
+		c.RetentionCheckInterval = defaultRetentionCheck
+	}
+	if c.CleanerBackoff <= 0 {
+		c.CleanerBackoff = defaultCleanerBackoff
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -127,11 +127,55 @@ func ConfigFromProperties(base Config, props Properties) (cfg Config, ignored []
 				return cfg, nil, bad(k, v, "want a positive number of milliseconds")
 			}
 			cfg.IdleTimeout = time.Duration(n) * time.Millisecond
+		case "log.retention.hours", "log.retention.minutes", "log.roll.hours":
+			// Kafka's coarser spellings; the .ms settings, sorted after them, win.
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < -1 {
+				return cfg, nil, bad(k, v, "want an integer")
+			}
+			unit, name := int64(3600_000), "log.retention.ms"
+			switch k {
+			case "log.retention.minutes":
+				unit = 60_000
+			case "log.roll.hours":
+				name = "log.roll.ms"
+			}
+			if n > 0 {
+				n *= unit
+			}
+			cfg.TopicDefaults = setDefault(cfg.TopicDefaults, name, strconv.FormatInt(n, 10))
+		case "log.retention.check.interval.ms", "log.cleaner.backoff.ms":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1 {
+				return cfg, nil, bad(k, v, "want a positive number of milliseconds")
+			}
+			if k == "log.cleaner.backoff.ms" {
+				cfg.CleanerBackoff = time.Duration(n) * time.Millisecond
+			} else {
+				cfg.RetentionCheckInterval = time.Duration(n) * time.Millisecond
+			}
 		default:
+			if d := topicConfigByBroke[k]; d != nil && k != "log.segment.bytes" && k != "message.max.bytes" {
+				if why := d.check(v); why != "" {
+					return cfg, nil, bad(k, v, why)
+				}
+				cfg.TopicDefaults = setDefault(cfg.TopicDefaults, k, strings.TrimSpace(v))
+				continue
+			}
 			ignored = append(ignored, k)
 		}
 	}
 	return cfg, ignored, nil
+}
+
+// setDefault sets m[k] = v, copying m so that a Config passed in is never modified.
+func setDefault(m map[string]string, k, v string) map[string]string {
+	out := make(map[string]string, len(m)+1)
+	for key, val := range m {
+		out[key] = val
+	}
+	out[k] = v
+	return out
 }
 
 // listenerAddr turns a Kafka listener ("PLAINTEXT://host:port", or plain

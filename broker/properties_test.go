@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -18,16 +19,19 @@ func TestConfigFromProperties(t *testing.T) {
 		"message.max.bytes":         "2000000",
 		"connections.max.idle.ms":   "60000",
 		"log.retention.hours":       "168",
+		"log.cleanup.policy":        "compact,delete",
+		"log.cleaner.threads":       "2",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Config{DataDir: "/data", Listen: "0.0.0.0:19092", AdvertisedAddr: "kafka.local:19092", NodeID: 3,
-		NumPartitions: 6, DisableAutoCreateTopics: true, SegmentBytes: 1 << 20, MaxMessageBytes: 2000000, IdleTimeout: time.Minute}
-	if cfg != want {
+		NumPartitions: 6, DisableAutoCreateTopics: true, SegmentBytes: 1 << 20, MaxMessageBytes: 2000000, IdleTimeout: time.Minute,
+		TopicDefaults: map[string]string{"log.retention.ms": "604800000", "log.cleanup.policy": "compact,delete"}}
+	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got %+v\nwant %+v", cfg, want)
 	}
-	if len(ignored) != 1 || ignored[0] != "log.retention.hours" {
+	if len(ignored) != 1 || ignored[0] != "log.cleaner.threads" {
 		t.Errorf("ignored = %v", ignored)
 	}
 
@@ -38,6 +42,9 @@ func TestConfigFromProperties(t *testing.T) {
 		{"log.dirs": "/a,/b"},
 		{"listeners": "SSL://host:9093"},
 		{"message.max.bytes": "99999999999"},
+		{"log.cleanup.policy": "shred"},
+		{"log.retention.ms": "-2"},
+		{"log.cleaner.min.cleanable.ratio": "1.5"},
 	} {
 		_, _, err := ConfigFromProperties(Config{}, bad)
 		for k := range bad {

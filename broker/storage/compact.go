@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -120,6 +121,17 @@ type CompactConfig struct {
 	DeleteRetentionMs  int64   // delete.retention.ms
 	MinCompactionLagMs int64   // min.compaction.lag.ms
 	MinCleanableRatio  float64 // min.cleanable.dirty.ratio; 0 cleans whenever anything is dirty
+	// Stop, when closed, aborts the pass at the next segment with context.Canceled (shutdown).
+	Stop <-chan struct{}
+}
+
+func stopped(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 // CompactResult says what a compaction pass did.
@@ -186,6 +198,9 @@ func (l *Log) Compact(cfg CompactConfig) (CompactResult, error) {
 	// 2. The key map over the dirty part; a full map ends the pass at a segment boundary.
 	keys := newOffsetMap()
 	for i := d; i < k; i++ {
+		if stopped(cfg.Stop) {
+			return res, context.Canceled
+		}
 		if i > d && keys.len() >= l.opts.CleanerMaxKeys {
 			k = i
 			break
@@ -218,6 +233,9 @@ func (l *Log) Compact(cfg CompactConfig) (CompactResult, error) {
 		return res, err
 	}
 	for gi, g := range groups {
+		if stopped(cfg.Stop) {
+			return fail(context.Canceled)
+		}
 		end := cleanEnd
 		if gi+1 < len(groups) {
 			end = groups[gi+1][0].seg.base
