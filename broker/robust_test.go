@@ -777,3 +777,69 @@ func robustBatch(values ...[]byte) []byte {
 	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
 	return raw
 }
+
+// TestPartitionCreationDoesNotStallOtherClients grows a topic by a few
+// hundred partitions and, while the broker is still creating their logs,
+// has another client produce and consume on a different topic. Creating a
+// partition costs several fsyncs (segment, index, directory, recovery
+// point), so a large CreatePartitions or CreateTopics takes seconds to
+// minutes; the fuzzer found that 12,291 partitions take 78 s, during which
+// no other client could produce, fetch or read metadata, because
+// topicRegistry.create and addPartitions hold the registry's write lock
+// across every openPartition.
+func TestPartitionCreationDoesNotStallOtherClients(t *testing.T) {
+	b := startBroker(t)
+	ctx := testCtx(t)
+	crashCreateTopic(t, ctx, b.Addr(), "busy", 1)
+	crashCreateTopic(t, ctx, b.Addr(), "grow", 1)
+	rt := newRobustRoundTripper(t, b.Addr(), "busy")
+	if err := rt.once(ctx); err != nil { // connections and metadata in place
+		t.Fatal(err)
+	}
+
+	const total = 400
+	req := kmsg.NewPtrCreatePartitionsRequest()
+	req.SetVersion(3)
+	req.TimeoutMillis = 120000
+	ct := kmsg.NewCreatePartitionsRequestTopic()
+	ct.Topic, ct.Count = "grow", total
+	req.Topics = append(req.Topics, ct)
+	nc := robustDial(t, b.Addr())
+	nc.SetDeadline(time.Now().Add(2 * time.Minute))
+	created := make(chan error, 1)
+	go func() {
+		if _, err := nc.Write(robustEncode(req, 1)); err != nil {
+			created <- err
+			return
+		}
+		var size [4]byte
+		_, err := io.ReadFull(nc, size[:])
+		created <- err
+	}()
+	growDirs := func() int {
+		m, _ := filepath.Glob(filepath.Join(b.cfg.DataDir, "grow-*"))
+		return len(m)
+	}
+	if !robustAwait(ctx, func() bool { return growDirs() > 10 }) {
+		t.Fatal("the broker never started creating partitions")
+	}
+	select {
+	case err := <-created:
+		t.Fatalf("CreatePartitions of %d partitions finished (%v) before the check could run", total, err)
+	default:
+	}
+
+	if err := rt.once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-created:
+		t.Fatalf("a produce and fetch on another topic waited until CreatePartitions had finished (%v): "+
+			"partition logs are opened under the topic registry's write lock", err)
+	default:
+		t.Logf("round trip done while %d of %d partition directories existed", growDirs(), total)
+	}
+	if err := <-created; err != nil {
+		t.Fatalf("CreatePartitions: %v", err)
+	}
+}
