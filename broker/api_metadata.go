@@ -76,6 +76,9 @@ func (b *Broker) autoCreateTopic(name string) (*topic, error) {
 	}
 	t, err := b.topics.create(name, b.cfg.NumPartitions, nil)
 	if errors.Is(err, errTopicExists) {
+		if t == nil {
+			return nil, errTopicBusy // being created or deleted right now
+		}
 		return t, nil
 	}
 	if err != nil {
@@ -97,6 +100,8 @@ func topicErrorCode(err error) int16 {
 		return kerr.TopicAlreadyExists.Code
 	case errors.Is(err, errUnknownTopic):
 		return kerr.UnknownTopicOrPartition.Code
+	case errors.Is(err, errTopicBusy):
+		return kerr.LeaderNotAvailable.Code
 	default:
 		return kerr.KafkaStorageError.Code
 	}

@@ -113,6 +113,12 @@ type topicRegistry struct {
 	byName map[string]*topic
 	byID   map[topicID]*topic
 
+	// busy names the topics being created, grown or deleted. Those
+	// operations open or remove files without holding mu, so produce and
+	// fetch never wait behind them; busy keeps two of them on one name
+	// apart.
+	busy map[string]bool
+
 	// onChange, set once by the broker before serving, is called with mu held whenever a
 	// topic's configs or partitions change, to apply live settings to its logs.
 	onChange func(t *topic)
@@ -141,6 +147,7 @@ func openTopicRegistry(dir string, opts storage.Options, log *slog.Logger) (*top
 		log:    log,
 		byName: make(map[string]*topic),
 		byID:   make(map[topicID]*topic),
+		busy:   make(map[string]bool),
 	}
 	path := filepath.Join(dir, topicsFile)
 	data, err := os.ReadFile(path)
@@ -256,26 +263,33 @@ var (
 	errUnknownTopic = errors.New("unknown topic")
 )
 
-// create makes a topic with n partitions; ok=false with errTopicExists if
-// it is already there.
+// create makes a topic with n partitions. It returns errTopicExists, with
+// the topic, if it is already there (with a nil topic if it is still being
+// created or deleted).
 func (r *topicRegistry) create(name string, n int32, configs map[string]string) (*topic, error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if t, ok := r.byName[name]; ok {
+		r.mu.Unlock()
 		return t, errTopicExists
 	}
+	if r.busy[name] {
+		r.mu.Unlock()
+		return nil, errTopicExists
+	}
+	r.busy[name] = true
+	r.mu.Unlock()
+
 	t := &topic{name: name, configs: configs}
 	rand.Read(t.id[:])
-	for i := range n {
-		p, err := r.openPartition(name, i)
-		if err != nil {
-			for _, p := range t.partitions {
-				p.log.Delete()
-			}
-			return nil, err
-		}
-		t.partitions = append(t.partitions, p)
+	parts, err := r.openPartitions(name, 0, n)
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.busy, name)
+	if err != nil {
+		return nil, err
 	}
+	t.partitions = parts
 	if r.onChange != nil {
 		r.onChange(t)
 	}
@@ -284,44 +298,68 @@ func (r *topicRegistry) create(name string, n int32, configs map[string]string) 
 	if err := r.persistLocked(); err != nil {
 		delete(r.byName, name)
 		delete(r.byID, t.id)
-		for _, p := range t.partitions {
-			p.log.Delete()
-		}
+		deletePartitions(parts)
 		return nil, err
 	}
 	r.log.Info("topic created", "topic", name, "partitions", n)
 	return t, nil
 }
 
-// addPartitions grows topic name to total partitions.
-func (r *topicRegistry) addPartitions(name string, total int32) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	t, ok := r.byName[name]
-	if !ok {
-		return errUnknownTopic
-	}
-	old := t.partitions
-	parts := append([]*partition(nil), old...)
-	for i := int32(len(old)); i < total; i++ {
-		p, err := r.openPartition(name, i)
+// openPartitions opens partitions [from, to) of topic; on error it removes
+// the ones it opened.
+func (r *topicRegistry) openPartitions(topic string, from, to int32) ([]*partition, error) {
+	var parts []*partition
+	for i := from; i < to; i++ {
+		p, err := r.openPartition(topic, i)
 		if err != nil {
-			for _, p := range parts[len(old):] {
-				p.log.Delete()
-			}
-			return err
+			deletePartitions(parts)
+			return nil, err
 		}
 		parts = append(parts, p)
 	}
-	t.partitions = parts
+	return parts, nil
+}
+
+func deletePartitions(parts []*partition) {
+	for _, p := range parts {
+		p.log.Delete()
+	}
+}
+
+var errTopicBusy = errors.New("topic is being created, changed or deleted; retry")
+
+// addPartitions grows topic name to total partitions.
+func (r *topicRegistry) addPartitions(name string, total int32) error {
+	r.mu.Lock()
+	t, ok := r.byName[name]
+	switch {
+	case !ok:
+		r.mu.Unlock()
+		return errUnknownTopic
+	case r.busy[name]:
+		r.mu.Unlock()
+		return errTopicBusy
+	}
+	r.busy[name] = true
+	have := int32(len(t.partitions))
+	r.mu.Unlock()
+
+	added, err := r.openPartitions(name, have, total)
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.busy, name)
+	if err != nil {
+		return err
+	}
+	old := t.partitions
+	t.partitions = append(append([]*partition(nil), old...), added...)
 	if r.onChange != nil {
 		r.onChange(t)
 	}
 	if err := r.persistLocked(); err != nil {
 		t.partitions = old
-		for _, p := range parts[len(old):] {
-			p.log.Delete()
-		}
+		deletePartitions(added)
 		return err
 	}
 	r.log.Info("partitions added", "topic", name, "from", len(old), "to", total)
@@ -334,9 +372,13 @@ func (r *topicRegistry) addPartitions(name string, total int32) error {
 func (r *topicRegistry) delete(name string) error {
 	r.mu.Lock()
 	t, ok := r.byName[name]
-	if !ok {
+	switch {
+	case !ok:
 		r.mu.Unlock()
 		return errUnknownTopic
+	case r.busy[name]:
+		r.mu.Unlock()
+		return errTopicBusy
 	}
 	delete(r.byName, name)
 	delete(r.byID, t.id)
@@ -346,15 +388,19 @@ func (r *topicRegistry) delete(name string) error {
 		r.mu.Unlock()
 		return err
 	}
-	// Still under mu, so that a create of the same name cannot open the
-	// directories while they are being removed.
-	defer r.mu.Unlock()
+	// busy keeps a create of the same name from opening the directories
+	// while they are being removed.
+	r.busy[name] = true
+	r.mu.Unlock()
 	for _, p := range t.partitions {
 		if err := p.log.Delete(); err != nil {
 			r.log.Warn("delete partition log", "topic", name, "partition", p.index, "err", err)
 		}
 		p.appended() // wake fetches so they notice the topic is gone
 	}
+	r.mu.Lock()
+	delete(r.busy, name)
+	r.mu.Unlock()
 	r.log.Info("topic deleted", "topic", name)
 	return nil
 }
