@@ -62,9 +62,10 @@ func handleProduce(c *conn, kreq kmsg.Request, r *reply) {
 				fail(kerr.UnknownTopicOrPartition, "")
 				continue
 			}
+			lc := b.topicLiveConfig(rt.Topic)
 			size, n, ok := largestBatch(rp.Records)
-			if ok && size > int(b.cfg.MaxMessageBytes) {
-				fail(kerr.MessageTooLarge, fmt.Sprintf("record batch of %d bytes exceeds max.message.bytes %d", size, b.cfg.MaxMessageBytes))
+			if ok && size > int(lc.maxMessageBytes) {
+				fail(kerr.MessageTooLarge, fmt.Sprintf("record batch of %d bytes exceeds max.message.bytes %d", size, lc.maxMessageBytes))
 				continue
 			}
 			if ok && n > 1 {
@@ -72,7 +73,14 @@ func handleProduce(c *conn, kreq kmsg.Request, r *reply) {
 				fail(kerr.InvalidRecord, fmt.Sprintf("%d record batches for one partition; produce requests carry exactly one", n))
 				continue
 			}
-			res, err := p.append(rp.Records)
+			var err error
+			if lc.compact {
+				err = storage.CheckKeys(rp.Records)
+			}
+			var res storage.AppendResult
+			if err == nil {
+				res, err = p.append(rp.Records)
+			}
 			if err != nil {
 				e := appendErrorCode(err)
 				if e == kerr.KafkaStorageError {
@@ -83,6 +91,9 @@ func handleProduce(c *conn, kreq kmsg.Request, r *reply) {
 			}
 			p.appended()
 			out.BaseOffset = res.BaseOffset
+			if lc.logAppendTime && res.LogAppendTime > 0 {
+				out.LogAppendTime = res.LogAppendTime
+			}
 			out.LogStartOffset = p.log.StartOffset()
 			if req.Acks == -1 {
 				toSync = append(toSync, pending{p: p, end: res.LastOffset + 1, rp: out})
@@ -167,43 +178,4 @@ func largestBatch(b []byte) (largest, count int, ok bool) {
 		b = b[n:]
 	}
 	return largest, count, true
-}
-
-// handleListOffsets answers ListOffsets (key 2), v0-v8: the earliest (-2)
-// and latest (-1) offsets. Lookups by timestamp come with the time index.
-func handleListOffsets(c *conn, kreq kmsg.Request, r *reply) {
-	req := kreq.(*kmsg.ListOffsetsRequest)
-	resp := r.resp.(*kmsg.ListOffsetsResponse)
-	b := c.b
-	for _, rt := range req.Topics {
-		st := kmsg.NewListOffsetsResponseTopic()
-		st.Topic = rt.Topic
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewListOffsetsResponseTopicPartition()
-			sp.Partition = rp.Partition
-			sp.Timestamp = -1
-			sp.Offset = -1
-			p := b.topics.partition(rt.Topic, rp.Partition)
-			var offset int64
-			switch {
-			case p == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case rp.Timestamp == -1: // latest; the last stable offset equals it until transactions exist
-				offset = p.log.EndOffset()
-			case rp.Timestamp == -2 || rp.Timestamp == -4: // earliest, earliest-local
-				offset = p.log.StartOffset()
-			default:
-				sp.ErrorCode = kerr.UnsupportedForMessageFormat.Code
-			}
-			if sp.ErrorCode == 0 {
-				sp.Offset = offset
-				sp.LeaderEpoch = 0
-				if req.Version == 0 {
-					sp.OldStyleOffsets = []int64{offset}
-				}
-			}
-			st.Partitions = append(st.Partitions, sp)
-		}
-		resp.Topics = append(resp.Topics, st)
-	}
 }

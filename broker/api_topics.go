@@ -70,12 +70,17 @@ func handleCreateTopics(c *conn, kreq kmsg.Request, r *reply) {
 				configs[cfg.Name] = *cfg.Value
 			}
 		}
+		if err := validateTopicConfigs(configs); err != nil {
+			fail(kerr.InvalidConfig.Code, "%v", err)
+			continue
+		}
 		if b.topics.get(rt.Topic) != nil {
 			fail(kerr.TopicAlreadyExists.Code, "topic %q already exists", rt.Topic)
 			continue
 		}
 		if req.ValidateOnly {
 			st.NumPartitions, st.ReplicationFactor = n, rf
+			st.Configs = b.createdTopicConfigs(configs)
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
@@ -90,13 +95,21 @@ func handleCreateTopics(c *conn, kreq kmsg.Request, r *reply) {
 		}
 		st.TopicID = t.id
 		st.NumPartitions, st.ReplicationFactor = n, rf
-		for name, value := range configs {
-			st.Configs = append(st.Configs, kmsg.CreateTopicsResponseTopicConfig{
-				Name: name, Value: kmsg.StringPtr(value), Source: 1, // DYNAMIC_TOPIC_CONFIG
-			})
-		}
+		st.Configs = b.createdTopicConfigs(configs)
 		resp.Topics = append(resp.Topics, st)
 	}
+}
+
+// createdTopicConfigs lists every setting of a new topic with its value and source, as
+// CreateTopics v5+ answers (KIP-525).
+func (b *Broker) createdTopicConfigs(configs map[string]string) []kmsg.CreateTopicsResponseTopicConfig {
+	var out []kmsg.CreateTopicsResponseTopicConfig
+	for i := range topicConfigDefs {
+		d := &topicConfigDefs[i]
+		v, src := b.cfg.topicConfigValue(d, configs)
+		out = append(out, kmsg.CreateTopicsResponseTopicConfig{Name: d.name, Value: kmsg.StringPtr(v), Source: src})
+	}
+	return out
 }
 
 // badAssignment explains why a manual replica assignment cannot be placed

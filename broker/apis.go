@@ -47,6 +47,11 @@ func init() {
 		int16(kmsg.OffsetDelete):    {0, 0, handleOffsetDelete},
 
 		int16(kmsg.InitProducerID): {0, 4, handleInitProducerID},
+
+		int16(kmsg.DeleteRecords):           {0, 2, handleDeleteRecords},
+		int16(kmsg.DescribeConfigs):         {0, 4, handleDescribeConfigs},
+		int16(kmsg.AlterConfigs):            {0, 2, handleAlterConfigs},
+		int16(kmsg.IncrementalAlterConfigs): {0, 1, handleIncrementalAlterConfigs},
 	}
 }
 

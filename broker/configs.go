@@ -249,7 +249,16 @@ func (b *Broker) applyLogConfig(t *topic) {
 	for _, p := range t.partitions {
 		p.log.SetSegmentBytes(lc.segmentBytes)
 		p.log.SetSegmentMs(lc.segmentMs)
+		p.log.SetLogAppendTime(lc.logAppendTime)
 	}
+}
+
+// topicLiveConfig returns the effective settings of topic name (Kafka's defaults if it is gone).
+func (b *Broker) topicLiveConfig(name string) *logConfig {
+	if t := b.topics.get(name); t != nil {
+		return b.liveConfig(t)
+	}
+	return b.cfg.resolveLogConfig(nil)
 }
 
 // liveConfig returns t's effective settings.

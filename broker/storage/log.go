@@ -90,6 +90,8 @@ type Log struct {
 	// (SetSegmentBytes, SetSegmentMs).
 	segmentBytes atomic.Int64
 	segmentMs    atomic.Int64
+	// logAppendTime makes every Append behave as AppendLogTime (SetLogAppendTime).
+	logAppendTime atomic.Bool
 
 	// maintMu serializes the maintenance that removes or replaces segments: retention
 	// (DeleteSegmentsBefore, ApplyRetention) and compaction. A compaction pass holds it while it
@@ -201,7 +203,13 @@ const maxAppendBytes = math.MaxInt32
 // active segment as it is. It rolls to a new segment first if b would make the active one exceed
 // SegmentBytes. It does not fsync; use SyncTo. All or nothing: an invalid batch anywhere in b
 // fails the whole call before anything is written.
-func (l *Log) Append(batches []byte) (AppendResult, error) { return l.append(batches, false) }
+func (l *Log) Append(batches []byte) (AppendResult, error) {
+	return l.append(batches, l.logAppendTime.Load())
+}
+
+// SetLogAppendTime makes Append stamp batches with the log-append time, as AppendLogTime does
+// (message.timestamp.type=LogAppendTime), or stop doing so.
+func (l *Log) SetLogAppendTime(on bool) { l.logAppendTime.Store(on) }
 
 // AppendLogTime is Append for a topic with message.timestamp.type=LogAppendTime: after
 // validation it marks every batch's timestamp type as log-append time, sets its maxTimestamp to

@@ -104,6 +104,39 @@ func forEachRecord(batch, recs []byte, fn func(r record) bool) error {
 	return nil
 }
 
+// CheckKeys reports an error wrapping ErrInvalidBatch if a record in the (validated) batches
+// has no key: a compacted topic refuses those, as Kafka does ("Compacted topic cannot accept
+// message without key"). Compressed batches are decompressed to look.
+func CheckKeys(batches []byte) error {
+	if _, _, err := ValidateBatches(batches); err != nil {
+		return err
+	}
+	for pos := 0; pos < len(batches); {
+		b := batches[pos:]
+		size := lengthFieldEnd + int(int32(binary.BigEndian.Uint32(b[offBatchLength:])))
+		b = b[:size]
+		pos += size
+		if binary.BigEndian.Uint16(b[offAttributes:])&controlBit != 0 {
+			continue
+		}
+		recs, err := batchRecordsSection(b)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalidBatch, err)
+		}
+		var missing bool
+		if err := forEachRecord(b, recs, func(r record) bool {
+			missing = r.keyNull
+			return !missing
+		}); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalidBatch, err)
+		}
+		if missing {
+			return fmt.Errorf("%w: compacted topic cannot accept message without key", ErrInvalidBatch)
+		}
+	}
+	return nil
+}
+
 // rebuildBatch returns a copy of batch holding only the records in kept (raw encodings, in
 // order), compressed with the batch's codec. Like Kafka's cleaner it keeps the batch's
 // baseOffset, lastOffsetDelta, timestamps and producer fields, so the offsets of the remaining
