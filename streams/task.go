@@ -1,0 +1,212 @@
+package streams
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/eddy-streams/eddy/state"
+)
+
+// TaskID names a task: a sub-topology and the partition of its inputs it
+// processes.
+type TaskID struct {
+	SubTopology int
+	Partition   int32
+}
+
+func (id TaskID) String() string { return fmt.Sprintf("%d_%d", id.SubTopology, id.Partition) }
+
+// rawRecord is a record as read from a topic.
+type rawRecord struct {
+	topic     string
+	partition int32
+	offset    int64
+	key       []byte
+	value     []byte
+	timestamp time.Time
+	headers   []Header
+}
+
+// taskEnv is what a task needs from whatever runs it: the sarama runtime or
+// the test driver.
+type taskEnv interface {
+	appID() string
+	// produce sends a record; partition -1 means DefaultPartition of key.
+	produce(topic string, partition int32, key, value []byte, ts time.Time, headers []Header) error
+	partitions(topic string) (int32, error)
+	openStore(t *task, spec *storeSpec) (*state.Store, error)
+	// deserializationError decides what happens to a record that cannot be
+	// decoded: nil skips it, an error stops the task.
+	deserializationError(t *task, r *rawRecord, err error) error
+}
+
+// task runs one sub-topology over one partition of its inputs. Its methods
+// are called by one goroutine at a time (the runtime holds task.mu).
+type task struct {
+	id      TaskID
+	sub     *SubTopology
+	env     taskEnv
+	outs    map[int]any // node id -> *emitter[K, V] or *tableEmitter[K, V]
+	getters map[int]any // table node id -> getter[K, V]
+	sources map[topicRef]func(r *rawRecord) error
+	stores  map[string]*taskStore
+	puncts  []*punctuation
+	closers []func() error // custom processors' Close
+
+	// The record being processed.
+	cur        *rawRecord
+	streamTime time.Time
+}
+
+type taskStore struct {
+	spec  *storeSpec
+	store *state.Store
+	typed any
+}
+
+// newTask opens the task's stores and instantiates its nodes.
+func newTask(id TaskID, sub *SubTopology, env taskEnv) (*task, error) {
+	t := &task{
+		id: id, sub: sub, env: env,
+		outs:    map[int]any{},
+		getters: map[int]any{},
+		sources: map[topicRef]func(r *rawRecord) error{},
+		stores:  map[string]*taskStore{},
+	}
+	for _, spec := range sub.stores {
+		st, err := env.openStore(t, spec)
+		if err != nil {
+			t.close()
+			return nil, fmt.Errorf("streams: task %s: open store %s: %w", id, spec.name, err)
+		}
+		t.stores[spec.name] = &taskStore{spec: spec, store: st, typed: spec.open(st.Backend())}
+	}
+	for _, n := range sub.nodes {
+		if err := n.build(t); err != nil {
+			t.close()
+			return nil, fmt.Errorf("streams: task %s: node %s: %w", id, n.name, err)
+		}
+	}
+	return t, nil
+}
+
+// process runs one input record through the task.
+func (t *task) process(r *rawRecord, ref topicRef) error {
+	src := t.sources[ref]
+	if src == nil {
+		return fmt.Errorf("streams: task %s has no source for topic %s", t.id, r.topic)
+	}
+	t.cur = r
+	if r.timestamp.After(t.streamTime) {
+		t.streamTime = r.timestamp
+	}
+	err := src(r)
+	t.cur = nil
+	if err != nil {
+		return err
+	}
+	return t.punctuate(StreamTime, t.streamTime)
+}
+
+// close closes the task's stores without committing.
+func (t *task) close() error {
+	var first error
+	for _, c := range t.closers {
+		if err := c(); err != nil && first == nil {
+			first = err
+		}
+	}
+	t.closers = nil
+	for _, s := range t.stores {
+		if err := s.store.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func kvStore[K, V any](t *task, name string) (*state.KeyValueStore[K, V], error) {
+	s := t.stores[name]
+	if s == nil {
+		return nil, fmt.Errorf("streams: store %q is not in task %s", name, t.id)
+	}
+	kv, ok := s.typed.(*state.KeyValueStore[K, V])
+	if !ok {
+		return nil, fmt.Errorf("streams: store %q is a %T, not a key-value store of these types", name, s.typed)
+	}
+	return kv, nil
+}
+
+func kvSpec[K, V any](name string, keys state.Serde[K], values state.Serde[V]) *storeSpec {
+	return &storeSpec{name: name, open: func(b state.Backend) any {
+		return state.NewKeyValueStore(b, keys, values)
+	}}
+}
+
+// emitter fans a node's output records out to its children.
+type emitter[K, V any] struct {
+	next []func(Record[K, V]) error
+}
+
+func (e *emitter[K, V]) emit(r Record[K, V]) error {
+	for _, f := range e.next {
+		if err := f(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tableEmitter fans a table's updates out: a new value for a key, or its
+// deletion.
+type tableEmitter[K, V any] struct {
+	next []func(k K, v V, deleted bool, ts time.Time) error
+}
+
+func (e *tableEmitter[K, V]) emit(k K, v V, deleted bool, ts time.Time) error {
+	for _, f := range e.next {
+		if err := f(k, v, deleted, ts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// getter looks a key up in a table.
+type getter[K, V any] func(k K) (V, bool, error)
+
+func newOut[K, V any](t *task, n *node) *emitter[K, V] {
+	e := &emitter[K, V]{}
+	t.outs[n.id] = e
+	return e
+}
+
+func newTableOut[K, V any](t *task, n *node) *tableEmitter[K, V] {
+	e := &tableEmitter[K, V]{}
+	t.outs[n.id] = e
+	return e
+}
+
+func inOf[K, V any](t *task, parent *node) (*emitter[K, V], error) {
+	e, ok := t.outs[parent.id].(*emitter[K, V])
+	if !ok {
+		return nil, fmt.Errorf("streams: node %s has no stream output of the expected type (%T)", parent.name, t.outs[parent.id])
+	}
+	return e, nil
+}
+
+func tableInOf[K, V any](t *task, parent *node) (*tableEmitter[K, V], error) {
+	e, ok := t.outs[parent.id].(*tableEmitter[K, V])
+	if !ok {
+		return nil, fmt.Errorf("streams: node %s has no table output of the expected type (%T)", parent.name, t.outs[parent.id])
+	}
+	return e, nil
+}
+
+func getterOf[K, V any](t *task, n *node) (getter[K, V], error) {
+	g, ok := t.getters[n.id].(getter[K, V])
+	if !ok {
+		return nil, fmt.Errorf("streams: table %s is not readable in task %s", n.name, t.id)
+	}
+	return g, nil
+}
