@@ -1,0 +1,107 @@
+package connectors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// The worker keeps its state in three compacted topics, with the record
+// formats of Kafka Connect's distributed mode, so the topics read the same
+// to a Kafka Connect user:
+//
+//	connect-configs  connector-NAME      {"properties":{...}}    (tombstone: deleted)
+//	                 task-NAME-N         {"properties":{...}}
+//	                 commit-NAME         {"tasks":N}
+//	                 target-state-NAME   {"state":"PAUSED"}     (STARTED, PAUSED, STOPPED)
+//	connect-offsets  ["NAME",{partition}] {offset}
+//	connect-status   status-connector-NAME, status-task-NAME-N
+//	                 {"state":"RUNNING","trace":null,"worker_id":"...","generation":0}
+
+// ensureTopic creates a compacted topic unless it exists.
+func ensureTopic(admin sarama.ClusterAdmin, name string, partitions int32) error {
+	compact := "compact"
+	err := admin.CreateTopic(name, &sarama.TopicDetail{
+		NumPartitions:     partitions,
+		ReplicationFactor: 1,
+		ConfigEntries:     map[string]*string{"cleanup.policy": &compact},
+	}, false)
+	if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+		var te *sarama.TopicError
+		if errors.As(err, &te) && te.Err == sarama.ErrTopicAlreadyExists {
+			return nil
+		}
+		return fmt.Errorf("creating topic %s: %w", name, err)
+	}
+	return nil
+}
+
+// readTopic calls fn for every record of topic, partition by partition
+// from the oldest offset to the end as it was when readTopic began.
+func readTopic(ctx context.Context, client sarama.Client, topic string, fn func(key, value []byte)) error {
+	if err := client.RefreshMetadata(topic); err != nil {
+		return err
+	}
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", topic, err)
+	}
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		return err
+	}
+	defer consumer.Close()
+	for _, p := range parts {
+		end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			return fmt.Errorf("reading %s[%d]: %w", topic, p, err)
+		}
+		start, err := client.GetOffset(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			return fmt.Errorf("reading %s[%d]: %w", topic, p, err)
+		}
+		if end <= start {
+			continue
+		}
+		pc, err := consumer.ConsumePartition(topic, p, start)
+		if err != nil {
+			return fmt.Errorf("reading %s[%d]: %w", topic, p, err)
+		}
+		timeout := time.NewTimer(30 * time.Second)
+	read:
+		for {
+			select {
+			case m := <-pc.Messages():
+				fn(m.Key, m.Value)
+				if m.Offset+1 >= end {
+					break read
+				}
+			case err := <-pc.Errors():
+				pc.Close()
+				return fmt.Errorf("reading %s[%d]: %w", topic, p, err)
+			case <-timeout.C:
+				pc.Close()
+				return fmt.Errorf("reading %s[%d]: timed out before offset %d", topic, p, end)
+			case <-ctx.Done():
+				pc.Close()
+				return ctx.Err()
+			}
+		}
+		timeout.Stop()
+		pc.Close()
+	}
+	return nil
+}
+
+// write produces one record (a nil value is a tombstone) and waits for it.
+func write(p sarama.SyncProducer, topic, key string, value []byte) error {
+	msg := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(key)}
+	if value != nil {
+		msg.Value = sarama.ByteEncoder(value)
+	}
+	_, _, err := p.SendMessage(msg)
+	return err
+}
