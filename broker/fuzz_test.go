@@ -309,19 +309,32 @@ func FuzzRequestFrame(f *testing.F) {
 // request. The broker must either reject them with an error code, leaving
 // the log as it was, or append them, and then a fetch from the returned
 // offset must give back exactly those bytes, with only each batch's
-// baseOffset rewritten.
+// baseOffset rewritten. With fixCRC the fuzzer's bytes get valid CRC-32Cs
+// first, so that mutations reach the header checks, the idempotent
+// producer checks and the append instead of stopping at the checksum.
 func FuzzProduceRecords(f *testing.F) {
 	fc := newFuzzConn(f)
-	f.Add(robustBatch([]byte("one")))
-	f.Add(robustBatch([]byte("a"), []byte(""), bytes.Repeat([]byte("x"), 300)))
-	f.Add(append(robustBatch([]byte("first")), robustBatch([]byte("second"), []byte("third"))...))
-	f.Add(fuzzGzipBatch(f, []byte("compressed"), []byte("records")))
-	bad := robustBatch([]byte("crc"))
-	bad[len(bad)-1] ^= 1
-	f.Add(bad)
-	f.Add([]byte{})
+	for _, fix := range []bool{false, true} {
+		f.Add(robustBatch([]byte("one")), fix)
+		f.Add(robustBatch([]byte("a"), []byte(""), bytes.Repeat([]byte("x"), 300)), fix)
+		f.Add(append(robustBatch([]byte("first")), robustBatch([]byte("second"), []byte("third"))...), fix)
+		f.Add(fuzzGzipBatch(f, []byte("compressed"), []byte("records")), fix)
+		idem := robustBatch([]byte("idempotent"))
+		binary.BigEndian.PutUint64(idem[43:], 7) // producer id
+		binary.BigEndian.PutUint16(idem[51:], 0) // epoch
+		binary.BigEndian.PutUint32(idem[53:], 0) // base sequence
+		fuzzFixCRCs(idem)
+		f.Add(idem, fix)
+		bad := robustBatch([]byte("crc"))
+		bad[len(bad)-1] ^= 1
+		f.Add(bad, fix)
+		f.Add([]byte{}, fix)
+	}
 
-	f.Fuzz(func(t *testing.T, records []byte) {
+	f.Fuzz(func(t *testing.T, records []byte, fixCRC bool) {
+		if fixCRC {
+			fuzzFixCRCs(records)
+		}
 		orig := bytes.Clone(records)
 		p := fc.b.topics.partition(fuzzTopic, 0)
 		before := p.log.EndOffset()
@@ -340,14 +353,16 @@ func FuzzProduceRecords(f *testing.F) {
 			t.Fatalf("produce response %+v", resp.Topics)
 		}
 		rp := resp.Topics[0].Partitions[0]
-		if rp.ErrorCode != 0 {
-			if end := p.log.EndOffset(); end != before {
-				t.Fatalf("rejected produce (error %d) moved the end offset from %d to %d", rp.ErrorCode, before, end)
-			}
+		end := p.log.EndOffset()
+		switch {
+		case rp.ErrorCode != 0 && end != before:
+			t.Fatalf("rejected produce (error %d) moved the end offset from %d to %d", rp.ErrorCode, before, end)
+		case rp.ErrorCode != 0:
 			return
-		}
-		if rp.BaseOffset != before {
-			t.Fatalf("accepted at base offset %d, end offset was %d", rp.BaseOffset, before)
+		case rp.BaseOffset < before && end == before:
+			return // an idempotent retry, answered with its first append's offset
+		case rp.BaseOffset != before:
+			t.Fatalf("accepted at base offset %d, end offset was %d and is %d", rp.BaseOffset, before, end)
 		}
 
 		freq := kmsg.NewPtrFetchRequest()
@@ -384,10 +399,23 @@ func FuzzProduceRecords(f *testing.F) {
 			next += int64(binary.BigEndian.Uint32(got[pos+23:])) + 1 // lastOffsetDelta
 			pos += size
 		}
-		if end := p.log.EndOffset(); end != next {
+		if end != next {
 			t.Fatalf("end offset %d after the append, batches end at %d", end, next)
 		}
 	})
+}
+
+// fuzzFixCRCs sets the CRC-32C of every batch in b whose framing fits.
+func fuzzFixCRCs(b []byte) {
+	for pos := 0; len(b)-pos >= 21; {
+		size := 12 + int64(int32(binary.BigEndian.Uint32(b[pos+8:])))
+		if size < 21 || size > int64(len(b)-pos) {
+			return
+		}
+		batch := b[pos : pos+int(size)]
+		binary.BigEndian.PutUint32(batch[17:], crc32.Checksum(batch[21:], crc32.MakeTable(crc32.Castagnoli)))
+		pos += int(size)
+	}
 }
 
 // fuzzGzipBatch is a v2 batch whose records are gzip-compressed.
