@@ -102,11 +102,11 @@ func TestEnrichment(t *testing.T) {
 	got, err := enriched.ReadKeyValues()
 	check(t, err)
 	want := kvs[string, testapps.Enriched](
-		"c1", testapps.Enriched{"c1", "Ada", "UK", 10},
-		"c2", testapps.Enriched{"c2", "Grace", "US", 20},
-		"c9", testapps.Enriched{"c9", "?", "?", 5},
-		"c1", testapps.Enriched{"c1", "Ada", "FR", 7},
-		"c2", testapps.Enriched{"c2", "?", "?", 1},
+		"c1", testapps.Enriched{Customer: "c1", Name: "Ada", Country: "UK", Amount: 10},
+		"c2", testapps.Enriched{Customer: "c2", Name: "Grace", Country: "US", Amount: 20},
+		"c9", testapps.Enriched{Customer: "c9", Name: "?", Country: "?", Amount: 5},
+		"c1", testapps.Enriched{Customer: "c1", Name: "Ada", Country: "FR", Amount: 7},
+		"c2", testapps.Enriched{Customer: "c2", Name: "?", Country: "?", Amount: 1},
 	)
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("enriched:\n got %v\nwant %v", got, want)

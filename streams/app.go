@@ -1,0 +1,627 @@
+package streams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/eddy-streams/eddy/state"
+)
+
+// Config configures an App.
+type Config struct {
+	// ApplicationID names the consumer group and prefixes internal topics
+	// ("<id>-<store>-changelog", "<id>-<name>-repartition"). Required.
+	ApplicationID string
+	// Brokers are the bootstrap addresses. Required.
+	Brokers []string
+	// Sarama is the base client configuration (nil: sarama.NewConfig()).
+	// The app copies it and sets what it relies on: manual offset commits,
+	// oldest offsets for new groups, its own balance strategy, acks=all,
+	// one produce request in flight, manual partitioning.
+	Sarama *sarama.Config
+	// StateDir holds the stores, in StateDir/<application id>/<task>/<store>
+	// (default: os.TempDir()/eddy-streams). Two instances of one app on one
+	// machine need different directories.
+	StateDir string
+	// InMemoryStores keeps stores in memory; they are restored in full from
+	// their changelogs whenever a task opens.
+	InMemoryStores bool
+	// CommitInterval is how often offsets are committed, after outputs and
+	// changelog writes are acknowledged (default 1s).
+	CommitInterval time.Duration
+	// ReplicationFactor of the internal topics the app creates (default 1).
+	ReplicationFactor int16
+	// OnDeserializationError and DeadLetterTopic: see ErrorPolicy.
+	OnDeserializationError ErrorPolicy
+	DeadLetterTopic        string
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// App runs a topology over Kafka through sarama, at least once: several
+// instances with one ApplicationID share the input partitions through a
+// consumer group.
+//
+// Tasks: one per (sub-topology, partition). The group's balance strategy
+// (see BalanceStrategy) gives every instance whole tasks, keeping
+// co-partitioned inputs together and tasks with their previous owner.
+//
+// Processing: each assigned input partition is consumed by its own
+// goroutine, which processes a record under its task's lock (so a task's
+// records are processed one at a time), producing outputs, repartition and
+// changelog records asynchronously.
+//
+// Commits: every CommitInterval, and before a rebalance or shutdown, all
+// tasks pause; store caches are flushed; the app waits until every record
+// produced so far is acknowledged; store checkpoints are written; then the
+// offsets of the records processed are committed. A crash therefore loses
+// nothing: records after the last commit are processed again.
+type App struct {
+	top *Topology
+	cfg Config
+	log *slog.Logger
+	sc  *sarama.Config
+
+	client   sarama.Client
+	producer *producer
+
+	// Set up by Run before consuming, read-only afterwards.
+	refs       map[string]topicRef     // resolved topic -> ref
+	subOf      map[string]*SubTopology // resolved source topic -> sub-topology
+	subParts   map[int]int32           // sub-topology -> tasks (partitions)
+	topicParts sync.Map                // resolved topic -> int32 partition count
+
+	mu    sync.Mutex // guards the following
+	tasks map[TaskID]*runningTask
+	err   error
+
+	processed atomic.Int64
+	commits   atomic.Int64
+}
+
+type runningTask struct {
+	mu      sync.Mutex // held while the task processes or commits
+	t       *task
+	offsets map[topicPartition]int64 // next offset to commit
+	dirty   bool
+}
+
+// NewApp checks cfg and returns an App for t; Run starts it.
+func NewApp(t *Topology, cfg Config) (*App, error) {
+	if cfg.ApplicationID == "" {
+		return nil, errors.New("streams: Config.ApplicationID is empty")
+	}
+	if len(cfg.Brokers) == 0 {
+		return nil, errors.New("streams: Config.Brokers is empty")
+	}
+	if cfg.StateDir == "" {
+		cfg.StateDir = filepath.Join(os.TempDir(), "eddy-streams")
+	}
+	if cfg.CommitInterval <= 0 {
+		cfg.CommitInterval = time.Second
+	}
+	if cfg.ReplicationFactor <= 0 {
+		cfg.ReplicationFactor = 1
+	}
+	a := &App{top: t, cfg: cfg, log: cfg.Logger, tasks: map[TaskID]*runningTask{}}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	sc := sarama.NewConfig()
+	if cfg.Sarama != nil {
+		c := *cfg.Sarama
+		sc = &c
+	}
+	sc.Consumer.Offsets.AutoCommit.Enable = false
+	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
+	sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{&assignor{a: a}}
+	sc.Producer.Return.Successes = true
+	sc.Producer.Return.Errors = true
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	sc.Producer.Partitioner = sarama.NewManualPartitioner
+	sc.Producer.Idempotent = false
+	// Records of one partition must land in the order sent (changelogs
+	// are replayed in order); with retries and no idempotence that takes
+	// one request in flight.
+	sc.Net.MaxOpenRequests = 1
+	if sc.ClientID == "" || sc.ClientID == "sarama" {
+		sc.ClientID = cfg.ApplicationID
+	}
+	a.sc = sc
+	return a, nil
+}
+
+// Processed is the number of input records processed so far.
+func (a *App) Processed() int64 { return a.processed.Load() }
+
+// Commits is the number of offset commits so far.
+func (a *App) Commits() int64 { return a.commits.Load() }
+
+func (a *App) fail(err error) {
+	a.mu.Lock()
+	if a.err == nil {
+		a.err = err
+	}
+	a.mu.Unlock()
+}
+
+func (a *App) failure() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.err
+}
+
+// Run creates the internal topics, joins the group and processes until ctx
+// is done (then it commits, leaves the group and returns nil) or a failure
+// (which it returns).
+func (a *App) Run(ctx context.Context) error {
+	client, err := sarama.NewClient(a.cfg.Brokers, a.sc)
+	if err != nil {
+		return fmt.Errorf("streams: connect: %w", err)
+	}
+	a.client = client
+	defer client.Close()
+	if err := a.setupTopics(ctx); err != nil {
+		return err
+	}
+	a.producer, err = newProducer(client)
+	if err != nil {
+		return err
+	}
+	group, err := sarama.NewConsumerGroupFromClient(a.cfg.ApplicationID, client)
+	if err != nil {
+		a.producer.close()
+		return fmt.Errorf("streams: consumer group: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	topics := make([]string, 0, len(a.subOf))
+	for t := range a.subOf {
+		topics = append(topics, t)
+	}
+	sort.Strings(topics)
+	h := &handler{a: a, cancel: cancel}
+	for runCtx.Err() == nil {
+		if err := group.Consume(runCtx, topics, h); err != nil {
+			if errors.Is(err, sarama.ErrClosedConsumerGroup) {
+				break
+			}
+			a.log.Warn("streams: consume", "app", a.cfg.ApplicationID, "err", err)
+			select {
+			case <-runCtx.Done():
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	gerr := group.Close()
+	// Close the tasks: their stores were committed by the last Cleanup.
+	a.mu.Lock()
+	for id, rt := range a.tasks {
+		rt.t.close()
+		delete(a.tasks, id)
+	}
+	a.mu.Unlock()
+	perr := a.producer.close()
+	if err := a.failure(); err != nil {
+		return err
+	}
+	if gerr != nil {
+		return fmt.Errorf("streams: leave group: %w", gerr)
+	}
+	return perr
+}
+
+// setupTopics learns the partition counts of the input topics, derives the
+// tasks of every sub-topology, and creates the internal topics.
+func (a *App) setupTopics(ctx context.Context) error {
+	app := a.cfg.ApplicationID
+	a.refs = map[string]topicRef{}
+	a.subOf = map[string]*SubTopology{}
+	a.subParts = map[int]int32{}
+	repParts := map[topicRef]int32{}
+	for _, r := range a.top.repartitions {
+		if r.partitions > 0 {
+			repParts[r.ref] = r.partitions
+		}
+	}
+	for _, st := range a.top.subs {
+		for _, ref := range st.sources {
+			name := ref.resolve(app)
+			a.refs[name] = ref
+			a.subOf[name] = st
+			if ref.internal {
+				continue
+			}
+			ps, err := a.client.Partitions(name)
+			if err != nil {
+				return fmt.Errorf("streams: input topic %s: %w", name, err)
+			}
+			n := int32(len(ps))
+			if prev := a.subParts[st.ID]; prev != 0 && prev != n {
+				return fmt.Errorf("streams: sub-topology %d reads topics of %d and %d partitions; they must be co-partitioned", st.ID, prev, n)
+			}
+			a.subParts[st.ID] = n
+		}
+	}
+	// A repartition topic without an explicit count gets as many
+	// partitions as its writer has tasks; its reader gets as many tasks.
+	for changed := true; changed; {
+		changed = false
+		for _, st := range a.top.subs {
+			n := a.subParts[st.ID]
+			for _, ref := range st.sources {
+				if p := repParts[ref]; p > n {
+					n = p
+				}
+			}
+			if n != a.subParts[st.ID] {
+				a.subParts[st.ID], changed = n, true
+			}
+			if n == 0 {
+				continue
+			}
+			for _, ref := range st.sinks {
+				if ref.internal && repParts[ref] == 0 {
+					repParts[ref], changed = n, true
+				}
+			}
+		}
+	}
+	admin, err := sarama.NewClusterAdminFromClient(a.client)
+	if err != nil {
+		return fmt.Errorf("streams: admin: %w", err)
+	}
+	// Not admin.Close: it would close the shared client.
+	compact := "compact"
+	create := func(name string, partitions int32, configs map[string]*string) error {
+		err := admin.CreateTopic(name, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: a.cfg.ReplicationFactor, ConfigEntries: configs}, false)
+		var te *sarama.TopicError
+		if err != nil && !(errors.As(err, &te) && te.Err == sarama.ErrTopicAlreadyExists) && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+			return fmt.Errorf("streams: create topic %s: %w", name, err)
+		}
+		return nil
+	}
+	var internal []string
+	for _, r := range a.top.repartitions {
+		if repParts[r.ref] == 0 {
+			return fmt.Errorf("streams: cannot tell the partition count of %s", r.ref.name)
+		}
+		name := r.ref.resolve(app)
+		if err := create(name, repParts[r.ref], nil); err != nil {
+			return err
+		}
+		internal = append(internal, name)
+	}
+	for _, st := range a.top.subs {
+		if a.subParts[st.ID] == 0 {
+			return fmt.Errorf("streams: sub-topology %d has no partitions", st.ID)
+		}
+		for _, spec := range st.stores {
+			name := changelogRef(spec.name).resolve(app)
+			if err := create(name, a.subParts[st.ID], map[string]*string{"cleanup.policy": &compact}); err != nil {
+				return err
+			}
+			internal = append(internal, name)
+		}
+	}
+	// Wait until the metadata knows every internal topic.
+	deadline := time.Now().Add(30 * time.Second)
+	for _, name := range internal {
+		for {
+			if err := a.client.RefreshMetadata(name); err == nil {
+				if ps, err := a.client.Partitions(name); err == nil && len(ps) > 0 {
+					break
+				}
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				return fmt.Errorf("streams: internal topic %s does not appear", name)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// tasksFor lists the tasks of the topology for the subscribed topics'
+// partitions, with the topic partitions each task consumes.
+func (a *App) tasksFor(topics map[string][]int32) map[TaskID][]topicPartition {
+	out := map[TaskID][]topicPartition{}
+	for name, parts := range topics {
+		st := a.subOf[name]
+		if st == nil {
+			continue
+		}
+		for _, p := range parts {
+			id := TaskID{SubTopology: st.ID, Partition: p}
+			out[id] = append(out[id], topicPartition{name, p})
+		}
+	}
+	return out
+}
+
+// ownedTasks lists the tasks this instance has open.
+func (a *App) ownedTasks() []TaskID {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ids := make([]TaskID, 0, len(a.tasks))
+	for id := range a.tasks {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// taskEnv of the runtime.
+
+type appEnv struct{ a *App }
+
+func (e appEnv) appID() string { return e.a.cfg.ApplicationID }
+
+func (e appEnv) produce(topic string, partition int32, key, value []byte, ts time.Time, headers []Header) error {
+	if partition < 0 {
+		n, err := e.partitions(topic)
+		if err != nil {
+			return err
+		}
+		partition = DefaultPartition(key, n)
+	}
+	m := &sarama.ProducerMessage{Topic: topic, Partition: partition, Timestamp: ts}
+	if key != nil {
+		m.Key = sarama.ByteEncoder(key)
+	}
+	if value != nil {
+		m.Value = sarama.ByteEncoder(value)
+	}
+	for _, h := range headers {
+		m.Headers = append(m.Headers, sarama.RecordHeader{Key: []byte(h.Key), Value: h.Value})
+	}
+	return e.a.producer.send(m)
+}
+
+func (e appEnv) partitions(topic string) (int32, error) {
+	if n, ok := e.a.topicParts.Load(topic); ok {
+		return n.(int32), nil
+	}
+	ps, err := e.a.client.Partitions(topic)
+	if err != nil {
+		return 0, fmt.Errorf("streams: partitions of %s: %w", topic, err)
+	}
+	n := int32(len(ps))
+	e.a.topicParts.Store(topic, n)
+	return n, nil
+}
+
+func (e appEnv) openStore(t *task, spec *storeSpec) (*state.Store, error) {
+	a := e.a
+	topic := changelogRef(spec.name).resolve(a.cfg.ApplicationID)
+	return state.OpenStore(context.Background(), state.StoreOptions{
+		Dir:       filepath.Join(a.cfg.StateDir, a.cfg.ApplicationID, t.id.String(), spec.name),
+		InMemory:  a.cfg.InMemoryStores,
+		Topic:     topic,
+		Partition: t.id.Partition,
+		Writer:    &changelogWriter{p: a.producer, tp: topicPartition{topic, t.id.Partition}},
+		Restorer:  &state.Restorer{Client: a.client, Topic: topic, Partition: t.id.Partition, Logger: a.log},
+		Logger:    a.log,
+	})
+}
+
+func (e appEnv) deserializationError(t *task, r *rawRecord, err error) error {
+	return handleDeserializationError(e.a.cfg.OnDeserializationError, e.a.cfg.DeadLetterTopic, e.a.log, t, r, err)
+}
+
+// handler is the app's sarama.ConsumerGroupHandler.
+type handler struct {
+	a      *App
+	cancel context.CancelFunc
+	stop   chan struct{}
+	loop   sync.WaitGroup
+}
+
+// Setup opens the tasks of the new assignment (restoring their stores) and
+// closes those that moved away. Tasks kept from the previous generation keep
+// their open stores.
+func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
+	a := h.a
+	want := a.tasksFor(sess.Claims())
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for id, rt := range a.tasks {
+		if _, keep := want[id]; !keep {
+			rt.t.close()
+			delete(a.tasks, id)
+		}
+	}
+	ids := make([]TaskID, 0, len(want))
+	for id := range want {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(x, y TaskID) int {
+		if x.SubTopology != y.SubTopology {
+			return x.SubTopology - y.SubTopology
+		}
+		return int(x.Partition - y.Partition)
+	})
+	for _, id := range ids {
+		if a.tasks[id] != nil {
+			continue
+		}
+		t, err := newTask(id, a.top.subs[id.SubTopology], appEnv{a})
+		if err != nil {
+			a.err = err
+			h.cancel()
+			return err
+		}
+		a.tasks[id] = &runningTask{t: t, offsets: map[topicPartition]int64{}}
+	}
+	a.log.Debug("streams: assignment", "app", a.cfg.ApplicationID, "member", sess.MemberID(), "generation", sess.GenerationID(), "tasks", ids)
+	h.stop = make(chan struct{})
+	h.loop.Add(1)
+	go h.commitLoop(sess)
+	return nil
+}
+
+func (h *handler) commitLoop(sess sarama.ConsumerGroupSession) {
+	defer h.loop.Done()
+	a := h.a
+	tick := time.NewTicker(min(a.cfg.CommitInterval, 100*time.Millisecond))
+	defer tick.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case now := <-tick.C:
+			if err := a.punctuateAll(now); err != nil {
+				a.fail(err)
+				h.cancel()
+				return
+			}
+			if now.Sub(last) >= a.cfg.CommitInterval {
+				last = now
+				if err := a.commit(sess); err != nil {
+					a.fail(err)
+					h.cancel()
+					return
+				}
+			}
+		}
+	}
+}
+
+func (a *App) punctuateAll(now time.Time) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, rt := range a.tasks {
+		if len(rt.t.puncts) == 0 {
+			continue
+		}
+		rt.mu.Lock()
+		err := rt.t.punctuate(WallClockTime, now)
+		rt.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// commit pauses every task, waits until everything they produced is
+// acknowledged, checkpoints their stores and commits their offsets.
+func (a *App) commit(sess sarama.ConsumerGroupSession) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	rts := make([]*runningTask, 0, len(a.tasks))
+	for _, rt := range a.tasks {
+		rt.mu.Lock()
+		rts = append(rts, rt)
+	}
+	defer func() {
+		for _, rt := range rts {
+			rt.mu.Unlock()
+		}
+	}()
+	ctx := context.Background()
+	dirty := false
+	for _, rt := range rts {
+		if !rt.dirty {
+			continue
+		}
+		dirty = true
+		for _, s := range rt.t.stores {
+			if c := s.store.Cache(); c != nil {
+				if err := c.Flush(); err != nil {
+					return fmt.Errorf("streams: task %s: flush store %s: %w", rt.t.id, s.spec.name, err)
+				}
+			}
+		}
+	}
+	if !dirty {
+		return nil
+	}
+	if err := a.producer.flush(ctx); err != nil {
+		return err
+	}
+	for _, rt := range rts {
+		if !rt.dirty {
+			continue
+		}
+		for _, s := range rt.t.stores {
+			if err := s.store.Commit(ctx); err != nil {
+				return fmt.Errorf("streams: task %s: commit store %s: %w", rt.t.id, s.spec.name, err)
+			}
+		}
+		for tp, off := range rt.offsets {
+			sess.MarkOffset(tp.topic, tp.partition, off, "")
+		}
+		rt.dirty = false
+	}
+	sess.Commit()
+	a.commits.Add(1)
+	return nil
+}
+
+// ConsumeClaim processes one input partition's records under its task's
+// lock.
+func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	a := h.a
+	topic, part := claim.Topic(), claim.Partition()
+	st := a.subOf[topic]
+	ref := a.refs[topic]
+	a.mu.Lock()
+	rt := a.tasks[TaskID{SubTopology: st.ID, Partition: part}]
+	a.mu.Unlock()
+	if rt == nil {
+		return fmt.Errorf("streams: no task for %s/%d", topic, part)
+	}
+	tp := topicPartition{topic, part}
+	var raw rawRecord
+	for m := range claim.Messages() {
+		raw = rawRecord{topic: topic, partition: part, offset: m.Offset, key: m.Key, value: m.Value, timestamp: m.Timestamp}
+		if len(m.Headers) > 0 {
+			raw.headers = make([]Header, len(m.Headers))
+			for i, hd := range m.Headers {
+				raw.headers[i] = Header{Key: string(hd.Key), Value: hd.Value}
+			}
+		}
+		rt.mu.Lock()
+		err := rt.t.process(&raw, ref)
+		if err == nil {
+			rt.offsets[tp] = m.Offset + 1
+			rt.dirty = true
+		}
+		rt.mu.Unlock()
+		if err != nil {
+			a.fail(err)
+			h.cancel()
+			return err
+		}
+		a.processed.Add(1)
+	}
+	return nil
+}
+
+// Cleanup commits what the tasks processed in this generation. The tasks
+// stay open until the next Setup shows whether they stay here.
+func (h *handler) Cleanup(sess sarama.ConsumerGroupSession) error {
+	close(h.stop)
+	h.loop.Wait()
+	if h.a.failure() != nil {
+		return nil
+	}
+	if err := h.a.commit(sess); err != nil {
+		h.a.fail(err)
+		h.cancel()
+		return err
+	}
+	return nil
+}
