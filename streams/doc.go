@@ -1,0 +1,88 @@
+// Package streams is Eddy's stream-processing library: a typed DSL in the
+// style of Kafka Streams, compiled into a topology, run by a runtime that
+// talks to any Kafka-compatible broker through github.com/IBM/sarama (Eddy's
+// embedded broker or a Kafka cluster), and tested in memory with
+// package streams/streamstest.
+//
+// # The DSL
+//
+// A Builder collects streams and tables:
+//
+//	b := streams.NewBuilder()
+//	lines := streams.From(b, "text", streams.Consumed[string, string]{})
+//	words := streams.FlatMapValues(lines, func(_, line string) []string { return strings.Fields(line) })
+//	counts := streams.GroupBy(words, func(_, w string) string { return w }, streams.Grouped[string, string]{Name: "words"}).
+//		Count(streams.Materialized[string, int64]{Name: "counts"})
+//	counts.ToStream().To("word-counts", streams.Produced[string, int64]{})
+//	topology, err := b.Build()
+//
+// Stream[K, V] is a record stream, Table[K, V] the latest value per key.
+// Go methods cannot have type parameters of their own, so the rule is:
+// operations that keep the key and value types are methods (Filter,
+// FilterNot, Peek, Foreach, Merge, Split, To, Repartition, GroupByKey,
+// Count, Reduce, ToStream, table Filter and To); operations that change a
+// type are package functions named after the Kafka Streams operation, with
+// the stream or table first (Map, MapValues, FlatMap, FlatMapValues,
+// SelectKey, GroupBy, Aggregate, Join, LeftJoin, Process); table variants
+// carry "Table" in their name (MapTableValues, JoinTables, LeftJoinTables,
+// OuterJoinTables). Options are plain structs whose zero value means the
+// default (Consumed, Produced, Grouped, Materialized, Repartitioned).
+//
+// Serdes are state.Serde values. Where none is given, DefaultSerde picks
+// one from the type: strings, bytes, int64 and float64 have their own
+// order-preserving encodings, everything else is msgpack.
+//
+// # Topologies and tasks
+//
+// Build splits the graph into sub-topologies: nodes connected by records,
+// by a join with a table, or by a shared store belong together; repartition
+// topics separate them. A task is a sub-topology run over one partition
+// number of its input topics, with its own instances of the sub-topology's
+// stores. Inputs of one sub-topology must be co-partitioned: same partition
+// count and the same key-to-partition mapping (DefaultPartition, Kafka's
+// murmur2, is what the runtime uses for repartition topics and To).
+//
+// An operation that may change keys (Map, SelectKey, FlatMap, Process)
+// marks the stream; grouping or joining a marked stream first writes it to
+// a repartition topic keyed by the new key and reads it back, so that equal
+// keys meet in one task. Repartition does the same explicitly.
+// Topology.Describe prints sub-topologies, nodes, stores and internal
+// topics like Kafka Streams' TopologyDescription.
+//
+// Tables materialized by a source or an aggregation live in state stores
+// (package state): LevelDB by default, in memory on request, each with a
+// compacted changelog topic "<application id>-<store>-changelog" holding
+// its content. Tables derived by Filter, MapTableValues or joins are not
+// stored; looking them up computes the value from their parents.
+//
+// # The runtime
+//
+// NewApp and App.Run run a topology at least once. The application id
+// names the consumer group and the internal topics, which Run creates with
+// the right partition counts. Every instance of an app joins the group with
+// the "eddy-streams" balance strategy, which assigns whole tasks (keeping
+// co-partitioned inputs together and tasks with the instance that already
+// has their stores open). Before a task processes anything its stores are
+// restored from their changelogs, from the local checkpoint when there is
+// one. Records of a task are processed one at a time; outputs, repartition
+// and changelog records are produced asynchronously, and at every commit the
+// app waits for all of them to be acknowledged, writes store checkpoints,
+// then commits the input offsets. After a crash, records since the last
+// commit are processed again: counts may exceed the truth by those records,
+// never fall short. Exactly-once (transactions) is not there yet.
+//
+// A record that cannot be decoded goes to the ErrorPolicy of the app:
+// fail, log and continue, or a dead-letter topic.
+//
+// # Processor API
+//
+// Process runs a custom Processor over a stream, with named key-value
+// stores (AddStore, GetStore) and punctuations on stream time or wall-clock
+// time (ProcessorContext.Schedule).
+//
+// # Testing
+//
+// streams/streamstest runs a Topology in memory, one task per
+// sub-topology, with input and output topics typed by their serdes; see the
+// package example.
+package streams
