@@ -160,7 +160,11 @@ func (op *fetchOp) run(ctx context.Context, h requestHeader, bw *bufio.Writer, n
 	op.wait(ctx)
 	defer op.release()
 	op.sessionBookkeeping()
-	return writeFetchResponse(bw, nc, h, op)
+	err := writeFetchResponse(bw, nc, h, op)
+	if err == nil {
+		op.b.metrics.fetched(op)
+	}
+	return err
 }
 
 // wait reads the partitions until at least minBytes are ready, an error is

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -90,6 +91,7 @@ func handleProduce(c *conn, kreq kmsg.Request, r *reply) {
 				continue
 			}
 			p.appended()
+			b.metrics.produced(p, res.Records, res.Bytes)
 			out.BaseOffset = res.BaseOffset
 			if lc.logAppendTime && res.LogAppendTime > 0 {
 				out.LogAppendTime = res.LogAppendTime
@@ -107,9 +109,11 @@ func handleProduce(c *conn, kreq kmsg.Request, r *reply) {
 	case len(toSync) == 1:
 		ps := toSync[0]
 		r.complete = func(ctx context.Context) {
+			start := time.Now()
 			if err := ps.p.log.SyncTo(ctx, ps.end); err != nil {
 				ps.rp.ErrorCode, ps.rp.ErrorMessage = syncErrorCode(c, ps.p, err)
 			}
+			b.metrics.observeFsyncWait(start)
 		}
 	case len(toSync) > 1:
 		// fsync the partitions side by side: each is a separate file.
@@ -119,9 +123,11 @@ func handleProduce(c *conn, kreq kmsg.Request, r *reply) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
+					start := time.Now()
 					if err := ps.p.log.SyncTo(ctx, ps.end); err != nil {
 						ps.rp.ErrorCode, ps.rp.ErrorMessage = syncErrorCode(c, ps.p, err)
 					}
+					b.metrics.observeFsyncWait(start)
 				}()
 			}
 			wg.Wait()

@@ -31,6 +31,9 @@ type Broker struct {
 
 	producerIDs *producerIDs
 
+	metrics *metrics     // Prometheus metrics (metrics.go)
+	httpLn  net.Listener // Config.HTTPListen's listener, or nil (http.go)
+
 	// ctx is cancelled by Close; every goroutine the broker starts
 	// watches it and is counted in wg.
 	ctx    context.Context
@@ -62,6 +65,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		log:   cfg.Logger,
 		conns: make(map[*conn]struct{}),
 	}
+	b.metrics = newMetrics(b)
 	b.clusterID, err = loadOrCreateMeta(cfg.DataDir, cfg.NodeID)
 	if err != nil {
 		return nil, err
@@ -96,6 +100,13 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	b.ln = ln
 	if err := b.setAdvertised(); err != nil {
+		ln.Close()
+		b.groups.stop()
+		b.cancel()
+		b.topics.close()
+		return nil, err
+	}
+	if err := b.startHTTP(ctx); err != nil {
 		ln.Close()
 		b.groups.stop()
 		b.cancel()

@@ -24,6 +24,10 @@ type Config struct {
 	// (0.0.0.0 or ::) replaced by 127.0.0.1.
 	AdvertisedAddr string
 
+	// HTTPListen, if set, is the host:port of an HTTP listener serving
+	// /metrics (Prometheus); port 0 picks a free one (Broker.HTTPAddr).
+	HTTPListen string
+
 	// NodeID is this broker's id (Kafka: node.id). Default 0.
 	NodeID int32
 

@@ -66,6 +66,10 @@ type reply struct {
 	// write, if set, writes the whole response frame itself (fetch
 	// responses, whose records go to the socket from the segment files).
 	write func(ctx context.Context, h requestHeader, w *bufio.Writer, nc net.Conn) error
+	// api and start feed the request latency metric; api is nil for
+	// replies the metrics do not cover.
+	api   *apiMetrics
+	start time.Time
 }
 
 func newConn(b *Broker, nc net.Conn) *conn {
@@ -85,6 +89,8 @@ var errCloseConn = errors.New("closing connection")
 // serve runs the reader and, in a second goroutine, the writer; it returns
 // when both have finished and the socket is closed.
 func (c *conn) serve() {
+	c.b.metrics.connOpened()
+	defer c.b.metrics.connClosed()
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
@@ -211,7 +217,7 @@ func (c *conn) handle(body []byte) (*reply, error) {
 	}
 	resp := req.ResponseKind()
 	resp.SetVersion(h.version)
-	r := &reply{hdr: h, resp: resp}
+	r := &reply{hdr: h, resp: resp, api: c.b.metrics.request(h.key, h.version), start: time.Now()}
 	spec.handle(c, req, r)
 	return r, nil
 }
@@ -266,6 +272,7 @@ func (c *conn) writeLoop() {
 				buf = nil // don't pin one huge response's buffer
 			}
 		}
+		r.api.observeRequest(r.start)
 		if werr == nil && len(c.replies) == 0 {
 			werr = bw.Flush()
 		}
