@@ -2,6 +2,7 @@ package connectors_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -90,3 +91,5 @@ func appendLines(t testing.TB, path string, ls ...string) {
 		}
 	}
 }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
