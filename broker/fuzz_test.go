@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"maps"
 	"net"
+	"slices"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -217,6 +219,16 @@ func fuzzSeedRequests(topicID [16]byte) [][]byte {
 		r := kmsg.NewPtrDescribeClusterRequest()
 		r.SetVersion(v)
 		reqs = append(reqs, r)
+	}
+	// Every API the broker serves, at its lowest and highest version, with
+	// default fields: the seeds follow the table as APIs are added.
+	for _, key := range slices.Sorted(maps.Keys(apis)) {
+		spec := apis[key]
+		for _, v := range []int16{spec.min, spec.max} {
+			r := kmsg.RequestForKey(key)
+			r.SetVersion(v)
+			reqs = append(reqs, r)
+		}
 	}
 	var bodies [][]byte
 	for i, r := range reqs {
