@@ -139,7 +139,7 @@ func TestErrorHandling(t *testing.T) {
 	mem.mu.Unlock()
 	if _, _, err := w.CreateConnector("tolerant", map[string]string{
 		"connector.class": "test.MemSink", "topics": "in", "value.converter": "json",
-		"value.converter.schemas.enable": "false",
+		"value.converter.schemas.enable":                "false",
 		"errors.tolerance":                              "all",
 		"errors.retry.timeout":                          "10000",
 		"errors.retry.delay.max.ms":                     "50",
