@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/eddy-streams/eddy/broker"
+	"github.com/eddy-streams/eddy/connectors"
+	_ "github.com/eddy-streams/eddy/connectors/datagen"
+	_ "github.com/eddy-streams/eddy/connectors/file"
+	_ "github.com/eddy-streams/eddy/connectors/postgres"
+)
+
+func newConnectCommand() *cobra.Command {
+	var (
+		rest          string
+		brokers       string
+		dataDir       string
+		workerID      string
+		flush         time.Duration
+		keyConverter  string
+		valConverter  string
+		schemasEnable bool
+	)
+	cmd := &cobra.Command{
+		Use:   "connect [CONNECTOR.properties|CONNECTOR.json ...]",
+		Short: "Run a Kafka Connect-compatible worker with its REST API",
+		Long: `Run a connector worker until SIGINT or SIGTERM, serving Kafka Connect's
+REST API on --rest (GET/POST /connectors, /connectors/NAME/status, /config,
+/tasks, /pause, /resume, /restart, /offsets, /connector-plugins, ...).
+
+With --brokers HOST:PORT the worker joins an existing Kafka cluster (Eddy's
+broker or any other); without it, it starts an embedded broker with its data
+in --data-dir and prints its address.
+
+Connector configs, target states, statuses and source offsets live in the
+topics connect-configs, connect-status and connect-offsets, so a restarted
+worker brings back its connectors where they were. Connector configuration
+files given as arguments (Kafka's .properties, or JSON as POSTed to
+/connectors) are created at start when absent, as connect-standalone does.
+
+Built-in connectors: FileStreamSource and FileStreamSink (Kafka's configs),
+DatagenSource (page views, orders, users) and PostgresSink.`,
+		Example: `  eddy connect --rest 127.0.0.1:8083 --data-dir /tmp/eddy-connect
+  eddy connect --rest 127.0.0.1:8083 --brokers 127.0.0.1:9092 connect-file-source.properties
+  curl -s -X POST -H 'Content-Type: application/json' localhost:8083/connectors \
+    -d '{"name":"gen","config":{"connector.class":"DatagenSource","quickstart":"pageviews"}}'
+  curl -s localhost:8083/connectors/gen/status`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			var configs []map[string]string
+			for _, path := range args {
+				c, err := readConnectorConfig(path)
+				if err != nil {
+					return err
+				}
+				configs = append(configs, c)
+			}
+			if brokers == "" {
+				if dataDir == "" {
+					return errors.New("give --brokers HOST:PORT to join a cluster, or --data-dir DIR for an embedded broker")
+				}
+				b, err := broker.Start(ctx, broker.Config{DataDir: dataDir, Listen: "127.0.0.1:0", Logger: slog.Default()})
+				if err != nil {
+					return err
+				}
+				defer b.Close()
+				brokers = b.Addr()
+				fmt.Fprintf(cmd.OutOrStdout(), "embedded broker listening on %s (data in %s)\n", brokers, dataDir)
+			}
+			ln, err := net.Listen("tcp", rest)
+			if err != nil {
+				return fmt.Errorf("--rest %s: %w", rest, err)
+			}
+			if workerID == "" {
+				workerID = ln.Addr().String()
+			}
+			convProps := map[string]string{"schemas.enable": fmt.Sprint(schemasEnable)}
+			w, err := connectors.NewWorker(ctx, connectors.WorkerConfig{
+				Brokers:             strings.Split(brokers, ","),
+				WorkerID:            workerID,
+				OffsetFlushInterval: flush,
+				KeyConverter:        keyConverter, KeyConverterProps: convProps,
+				ValueConverter: valConverter, ValueConverterProps: convProps,
+				Logger: slog.Default(),
+			})
+			if err != nil {
+				ln.Close()
+				return err
+			}
+			defer w.Close()
+			for _, c := range configs {
+				_, _, err := w.CreateConnector(c[connectors.ConfigName], c, false)
+				if err != nil && !errors.Is(err, connectors.ErrAlreadyExists) {
+					return fmt.Errorf("connector %s: %w", c[connectors.ConfigName], err)
+				}
+			}
+			srv := &http.Server{Handler: w.Handler(), ReadHeaderTimeout: 10 * time.Second}
+			go srv.Serve(ln)
+			fmt.Fprintf(cmd.OutOrStdout(), "eddy connect: REST API on http://%s (worker %s, brokers %s); Ctrl-C stops it\n",
+				ln.Addr(), workerID, brokers)
+			<-ctx.Done()
+			slog.Info("shutting down", "reason", "signal")
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			srv.Shutdown(sctx)
+			return w.Close()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&rest, "rest", "127.0.0.1:8083", "host:port of the REST API (Kafka: listeners)")
+	f.StringVar(&brokers, "brokers", "", "comma-separated bootstrap brokers (Kafka: bootstrap.servers); none: run an embedded broker")
+	f.StringVar(&dataDir, "data-dir", "", "data directory of the embedded broker (without --brokers)")
+	f.StringVar(&workerID, "worker-id", "", "this worker's id in statuses; default: the REST address")
+	f.DurationVar(&flush, "offset-flush-interval", 10*time.Second, "how often source offsets are written and sinks flushed and committed (Kafka: offset.flush.interval.ms)")
+	f.StringVar(&keyConverter, "key-converter", connectors.JSONConverterClass, "default key converter (Kafka: key.converter): a class name or json, string, bytes, msgpack")
+	f.StringVar(&valConverter, "value-converter", connectors.JSONConverterClass, "default value converter (Kafka: value.converter)")
+	f.BoolVar(&schemasEnable, "schemas-enable", false, "JSON converter writes the {schema, payload} envelope (Kafka: *.converter.schemas.enable)")
+	return cmd
+}
+
+// readConnectorConfig reads a connector's config: Kafka .properties, or
+// JSON either flat or as {"name":..,"config":{..}}.
+func readConnectorConfig(path string) (map[string]string, error) {
+	if strings.EqualFold(filepath.Ext(path), ".json") {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		var wrapped struct {
+			Name   string            `json:"name"`
+			Config map[string]string `json:"config"`
+		}
+		if json.Unmarshal(b, &wrapped) == nil && wrapped.Config != nil {
+			if wrapped.Config[connectors.ConfigName] == "" {
+				wrapped.Config[connectors.ConfigName] = wrapped.Name
+			}
+			return wrapped.Config, nil
+		}
+		var flat map[string]string
+		if err := json.Unmarshal(b, &flat); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return flat, nil
+	}
+	props, err := broker.ReadProperties(path)
+	if err != nil {
+		return nil, err
+	}
+	if props[connectors.ConfigName] == "" {
+		return nil, fmt.Errorf("%s: no name= setting", path)
+	}
+	return map[string]string(props), nil
+}
