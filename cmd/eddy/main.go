@@ -54,7 +54,7 @@ standalone with "eddy broker".`,
 	}
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
-	root.AddCommand(newBrokerCommand(), newDemoCommand())
+	root.AddCommand(newBrokerCommand(), newDemoCommand(), newConnectCommand())
 	return root
 }
 
