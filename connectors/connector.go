@@ -94,6 +94,15 @@ type SourceTask interface {
 	Stop() error
 }
 
+// SourceAcker is implemented by source tasks that want to know when
+// their records were acknowledged by the broker (Kafka Connect's
+// commitRecord): Ack is called, from the task's goroutine, with the
+// records of each Poll once all of them are stored, before the next Poll.
+// The HTTP source uses it to answer a webhook only once its record is safe.
+type SourceAcker interface {
+	Ack(records []SourceRecord)
+}
+
 // SinkTask writes to an external system. The runtime calls its methods
 // from one goroutine.
 type SinkTask interface {

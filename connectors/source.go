@@ -113,6 +113,9 @@ func (w *Worker) runSource(ctx context.Context, cr *connectorRun, t *taskRun, pr
 				return fmt.Errorf("producing records: %w", err)
 			}
 		}
+		if acker, ok := task.(SourceAcker); ok && len(recs) > 0 {
+			acker.Ack(recs)
+		}
 		for i := range recs {
 			if recs[i].SourcePartition != nil && recs[i].SourceOffset != nil {
 				pending[string(mustJSON(recs[i].SourcePartition))] = sourceOffset{recs[i].SourcePartition, recs[i].SourceOffset}

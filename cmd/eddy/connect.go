@@ -19,6 +19,7 @@ import (
 	"github.com/eddy-streams/eddy/connectors"
 	_ "github.com/eddy-streams/eddy/connectors/datagen"
 	_ "github.com/eddy-streams/eddy/connectors/file"
+	_ "github.com/eddy-streams/eddy/connectors/http"
 	_ "github.com/eddy-streams/eddy/connectors/postgres"
 )
 
@@ -51,7 +52,8 @@ files given as arguments (Kafka's .properties, or JSON as POSTed to
 /connectors) are created at start when absent, as connect-standalone does.
 
 Built-in connectors: FileStreamSource and FileStreamSink (Kafka's configs),
-DatagenSource (page views, orders, users) and PostgresSink.`,
+DatagenSource (page views, orders, users), HttpSource (webhooks),
+HttpSink and PostgresSink.`,
 		Example: `  eddy connect --rest 127.0.0.1:8083 --data-dir /tmp/eddy-connect
   eddy connect --rest 127.0.0.1:8083 --brokers 127.0.0.1:9092 connect-file-source.properties
   curl -s -X POST -H 'Content-Type: application/json' localhost:8083/connectors \
