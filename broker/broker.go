@@ -224,7 +224,7 @@ func (b *Broker) acceptLoop() {
 
 // logOptions are the storage options every partition log gets.
 func (b *Broker) logOptions() storage.Options {
-	return storage.Options{SegmentBytes: b.cfg.SegmentBytes, Now: b.cfg.Now}
+	return storage.Options{SegmentBytes: b.cfg.SegmentBytes, Now: b.cfg.Now, CleanerHook: cleanerHook}
 }
 
 // goTracked runs f in a goroutine counted in the broker's WaitGroup, unless

@@ -106,3 +106,7 @@ func (b *Broker) compactAll() {
 		}
 	}
 }
+
+// cleanerHook is passed to every partition log as storage.Options.CleanerHook: nil, except in
+// the compaction crash test's child process, which stops there to be killed.
+var cleanerHook func(step string) error
