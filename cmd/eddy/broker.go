@@ -17,6 +17,7 @@ func newBrokerCommand() *cobra.Command {
 		configFile string
 		dataDir    string
 		listen     string
+		httpListen string
 		advertised string
 		nodeID     int32
 		partitions int32
@@ -36,7 +37,8 @@ using Kafka's own names, e.g. log.dirs, listeners, num.partitions,
 auto.create.topics.enable, advertised.listeners), then from defaults. A flag
 given on the command line wins over the file.` + knownSettingsHelp(),
 		Example: `  eddy broker --data-dir /var/lib/eddy --listen 127.0.0.1:9092
-  eddy broker --config server.properties --num.partitions 8`,
+  eddy broker --config server.properties --num.partitions 8
+  eddy broker --data-dir /var/lib/eddy --http 127.0.0.1:9644   # and Prometheus metrics`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg := broker.Config{Logger: slog.Default()}
@@ -61,6 +63,8 @@ given on the command line wins over the file.` + knownSettingsHelp(),
 					cfg.DataDir = dataDir
 				case "listen":
 					cfg.Listen = listen
+				case "http":
+					cfg.HTTPListen = httpListen
 				case "advertised-listener":
 					cfg.AdvertisedAddr = advertised
 				case "node-id":
@@ -90,6 +94,9 @@ given on the command line wins over the file.` + knownSettingsHelp(),
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "eddy broker listening on %s (data in %s); Ctrl-C stops it\n", b.Addr(), cfg.DataDir)
+			if a := b.HTTPAddr(); a != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "metrics on http://%s/metrics\n", a)
+			}
 			<-ctx.Done()
 			slog.Info("shutting down", "reason", "signal")
 			return b.Close()
@@ -99,6 +106,7 @@ given on the command line wins over the file.` + knownSettingsHelp(),
 	f.StringVar(&configFile, "config", "", "Kafka-style server.properties file")
 	f.StringVar(&dataDir, "data-dir", "", "directory for partition logs and metadata (Kafka: log.dirs); required")
 	f.StringVar(&listen, "listen", "127.0.0.1:9092", "host:port to accept clients on; port 0 picks a free one (Kafka: listeners)")
+	f.StringVar(&httpListen, "http", "", "host:port to serve HTTP on (/metrics for Prometheus); port 0 picks a free one; default: no HTTP")
 	f.StringVar(&advertised, "advertised-listener", "", "host:port clients are told to connect to (Kafka: advertised.listeners); default: the listen address")
 	f.Int32Var(&nodeID, "node-id", 0, "this broker's id (Kafka: node.id)")
 	f.Int32Var(&partitions, "num.partitions", 1, "partitions of auto-created topics (Kafka: num.partitions)")

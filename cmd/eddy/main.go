@@ -23,7 +23,7 @@ func main() {
 	defer stop()
 	if err := newRootCommand().ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "eddy:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err)) // 1: error, 2: usage (client.go)
 	}
 }
 
@@ -55,6 +55,8 @@ standalone with "eddy broker".`,
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	root.AddCommand(newBrokerCommand(), newDemoCommand(), newConnectCommand())
+	root.AddCommand(newTopicCommand(), newProduceCommand(), newConsumeCommand(), newGroupCommand(), newClusterCommand())
+	root.SetFlagErrorFunc(flagUsageError)
 	return root
 }
 
