@@ -88,6 +88,7 @@ type App struct {
 
 	processed atomic.Int64
 	commits   atomic.Int64
+	atCommit  atomic.Int64 // processed as of the last commit
 }
 
 type runningTask struct {
@@ -147,6 +148,11 @@ func (a *App) Processed() int64 { return a.processed.Load() }
 
 // Commits is the number of offset commits so far.
 func (a *App) Commits() int64 { return a.commits.Load() }
+
+// ProcessedAtCommit is Processed as of the last offset commit: a crash now
+// would make the group reprocess at most Processed() - ProcessedAtCommit()
+// of this instance's records.
+func (a *App) ProcessedAtCommit() int64 { return a.atCommit.Load() }
 
 func (a *App) fail(err error) {
 	a.mu.Lock()
@@ -531,6 +537,7 @@ func (a *App) commit(sess sarama.ConsumerGroupSession) error {
 		}
 	}()
 	ctx := context.Background()
+	processed := a.processed.Load() // no task runs: exact
 	dirty := false
 	for _, rt := range rts {
 		if !rt.dirty {
@@ -567,6 +574,7 @@ func (a *App) commit(sess sarama.ConsumerGroupSession) error {
 	}
 	sess.Commit()
 	a.commits.Add(1)
+	a.atCommit.Store(processed)
 	return nil
 }
 
@@ -598,6 +606,7 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 		if err == nil {
 			rt.offsets[tp] = m.Offset + 1
 			rt.dirty = true
+			a.processed.Add(1)
 		}
 		rt.mu.Unlock()
 		if err != nil {
@@ -605,7 +614,6 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 			h.cancel()
 			return err
 		}
-		a.processed.Add(1)
 	}
 	return nil
 }

@@ -44,6 +44,9 @@ func saramaConfig() *sarama.Config {
 	c.Producer.Idempotent = false
 	c.Consumer.Group.Session.Timeout = 6 * time.Second
 	c.Consumer.Group.Heartbeat.Interval = 500 * time.Millisecond
+	// A member that dies during a rebalance holds the group up for this
+	// long (sarama's default is a minute).
+	c.Consumer.Group.Rebalance.Timeout = 5 * time.Second
 	c.Consumer.MaxWaitTime = 100 * time.Millisecond
 	c.Metadata.RefreshFrequency = time.Second
 	return c
@@ -71,22 +74,28 @@ type kv struct {
 // (streams.DefaultPartition), so that co-partitioned topics agree.
 func produce(t testing.TB, addr, topic string, recs []kv) {
 	t.Helper()
+	if err := produceErr(addr, topic, recs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func produceErr(addr, topic string, recs []kv) error {
 	c := saramaConfig()
 	c.Producer.Return.Successes = true
 	c.Producer.Partitioner = sarama.NewManualPartitioner
 	c.Producer.RequiredAcks = sarama.WaitForAll
 	client, err := sarama.NewClient([]string{addr}, c)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer client.Close()
 	ps, err := client.Partitions(topic)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	p, err := sarama.NewSyncProducerFromClient(client)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer p.Close()
 	msgs := make([]*sarama.ProducerMessage, len(recs))
@@ -100,10 +109,11 @@ func produce(t testing.TB, addr, topic string, recs []kv) {
 	for len(msgs) > 0 {
 		n := min(len(msgs), 1000)
 		if err := p.SendMessages(msgs[:n]); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		msgs = msgs[n:]
 	}
+	return nil
 }
 
 // consumeAll reads topic from the start until done says stop or timeout.
@@ -146,6 +156,16 @@ func consumeAll(t testing.TB, addr, topic string, timeout time.Duration, done fu
 			got = append(got, m)
 		case <-deadline:
 			t.Fatalf("topic %s: timed out after %d records", topic, len(got))
+		}
+		// Take what is there before calling done again: done may look at
+		// every record.
+		for more := true; more; {
+			select {
+			case m := <-ch:
+				got = append(got, m)
+			default:
+				more = false
+			}
 		}
 	}
 	return got
@@ -347,4 +367,31 @@ func TestAppEnrichmentTwoInstances(t *testing.T) {
 		sort.Strings(keys)
 		t.Fatalf("enriched names %v", names)
 	}
+}
+
+// consumeToEnd reads every record of topic up to its current end.
+func consumeToEnd(t testing.TB, addr, topic string) []*sarama.ConsumerMessage {
+	t.Helper()
+	client, err := sarama.NewClient([]string{addr}, saramaConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ps, err := client.Partitions(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends := map[int32]int64{}
+	total := 0
+	for _, p := range ps {
+		end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ends[p] = end
+		total += int(end)
+	}
+	return consumeAll(t, addr, topic, 30*time.Second, func(ms []*sarama.ConsumerMessage) bool {
+		return len(ms) >= total
+	})
 }
