@@ -40,7 +40,10 @@ func ensureTopic(admin sarama.ClusterAdmin, name string, partitions int32) error
 }
 
 // readTopic calls fn for every record of topic, partition by partition
-// from the oldest offset to the end as it was when readTopic began.
+// from the oldest offset to the end as it was when readTopic began. All
+// partitions are consumed at once: sarama's consumer adds a partition to
+// a broker's fetch only between long polls, so opening them one after
+// another would cost a poll wait each.
 func readTopic(ctx context.Context, client sarama.Client, topic string, fn func(key, value []byte)) error {
 	if err := client.RefreshMetadata(topic); err != nil {
 		return err
@@ -54,6 +57,17 @@ func readTopic(ctx context.Context, client sarama.Client, topic string, fn func(
 		return err
 	}
 	defer consumer.Close()
+	type span struct {
+		p   int32
+		end int64
+		pc  sarama.PartitionConsumer
+	}
+	var spans []span
+	defer func() {
+		for _, s := range spans {
+			s.pc.Close()
+		}
+	}()
 	for _, p := range parts {
 		end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
 		if err != nil {
@@ -70,28 +84,27 @@ func readTopic(ctx context.Context, client sarama.Client, topic string, fn func(
 		if err != nil {
 			return fmt.Errorf("reading %s[%d]: %w", topic, p, err)
 		}
-		timeout := time.NewTimer(30 * time.Second)
+		spans = append(spans, span{p, end, pc})
+	}
+	timeout := time.NewTimer(30 * time.Second)
+	defer timeout.Stop()
+	for _, s := range spans {
 	read:
 		for {
 			select {
-			case m := <-pc.Messages():
+			case m := <-s.pc.Messages():
 				fn(m.Key, m.Value)
-				if m.Offset+1 >= end {
+				if m.Offset+1 >= s.end {
 					break read
 				}
-			case err := <-pc.Errors():
-				pc.Close()
-				return fmt.Errorf("reading %s[%d]: %w", topic, p, err)
+			case err := <-s.pc.Errors():
+				return fmt.Errorf("reading %s[%d]: %w", topic, s.p, err)
 			case <-timeout.C:
-				pc.Close()
-				return fmt.Errorf("reading %s[%d]: timed out before offset %d", topic, p, end)
+				return fmt.Errorf("reading %s[%d]: timed out before offset %d", topic, s.p, s.end)
 			case <-ctx.Done():
-				pc.Close()
 				return ctx.Err()
 			}
 		}
-		timeout.Stop()
-		pc.Close()
 	}
 	return nil
 }

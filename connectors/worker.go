@@ -39,6 +39,11 @@ type WorkerConfig struct {
 	// (key.converter.*, value.converter.*). Default JsonConverter.
 	KeyConverter, ValueConverter           string
 	KeyConverterProps, ValueConverterProps map[string]string
+	// GroupID, when set, runs the worker in distributed mode (group.id):
+	// the workers of one group share the connectors' tasks, rebalancing
+	// when a worker joins or leaves. Empty means standalone: this worker
+	// runs every task itself.
+	GroupID string
 	// Plugins to offer; DefaultPlugins() when nil.
 	Plugins *Plugins
 	// Sarama, when set, adjusts the client configuration (TLS, SASL,
@@ -123,6 +128,8 @@ type Worker struct {
 	offsets map[string]map[string]sourceOffset
 
 	statusMu sync.Mutex // serializes status writes, so they stay ordered
+
+	dist *distributed // nil in standalone mode
 }
 
 type sourceOffset struct {
@@ -178,6 +185,9 @@ func NewWorker(ctx context.Context, cfg WorkerConfig) (*Worker, error) {
 		return nil, err
 	}
 	sc := saramaConfig(cfg)
+	// This client's consumers only read topics to their end (readTopic);
+	// short long-polls keep opening and closing them quick.
+	sc.Consumer.MaxWaitTime = 20 * time.Millisecond
 	client, err := sarama.NewClient(cfg.Brokers, sc)
 	if err != nil {
 		return nil, fmt.Errorf("connectors: connecting to %v: %w", cfg.Brokers, err)
@@ -216,9 +226,16 @@ func NewWorker(ctx context.Context, cfg WorkerConfig) (*Worker, error) {
 	if err := w.restoreOffsets(ctx); err != nil {
 		return fail(err)
 	}
+	configsEnd, err := client.GetOffset(cfg.ConfigTopic, 0, sarama.OffsetNewest)
+	if err != nil {
+		return fail(fmt.Errorf("connectors: %w", err))
+	}
 	configs, targets, err := w.restoreConfigs(ctx)
 	if err != nil {
 		return fail(err)
+	}
+	if cfg.GroupID != "" {
+		w.dist = newDistributed(w)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -237,7 +254,12 @@ func NewWorker(ctx context.Context, cfg WorkerConfig) (*Worker, error) {
 		w.connectors[name] = cr
 		w.startConnectorLocked(cr)
 	}
-	w.logger.Info("connect worker started", "worker", cfg.WorkerID, "connectors", len(w.connectors))
+	if w.dist != nil {
+		if err := w.dist.start(configsEnd); err != nil {
+			return fail(err)
+		}
+	}
+	w.logger.Info("connect worker started", "worker", cfg.WorkerID, "connectors", len(w.connectors), "group", cfg.GroupID)
 	return w, nil
 }
 
@@ -272,6 +294,11 @@ func (w *Worker) Close() error {
 		return nil
 	}
 	w.closed = true
+	w.mu.Unlock()
+	if w.dist != nil {
+		w.dist.stop() // leaves the group, so the others take the tasks over
+	}
+	w.mu.Lock()
 	runs := make([]*connectorRun, 0, len(w.connectors))
 	for _, cr := range w.connectors {
 		runs = append(runs, cr)
@@ -479,12 +506,17 @@ func (w *Worker) startConnectorLocked(cr *connectorRun) {
 	}
 	cr.mu.Unlock()
 	for i, tc := range cr.taskConfigs {
+		if w.dist != nil {
+			break
+		}
 		if err := write(w.producer, w.cfg.ConfigTopic, fmt.Sprintf("task-%s-%d", cr.name, i),
 			mustJSON(map[string]any{"properties": tc})); err != nil {
 			w.logger.Warn("writing task config", "connector", cr.name, "task", i, "err", err)
 		}
 	}
-	_ = write(w.producer, w.cfg.ConfigTopic, "commit-"+cr.name, mustJSON(map[string]any{"tasks": len(cr.taskConfigs)}))
+	if w.dist == nil {
+		_ = write(w.producer, w.cfg.ConfigTopic, "commit-"+cr.name, mustJSON(map[string]any{"tasks": len(cr.taskConfigs)}))
+	}
 	state := StateRunning
 	if cr.target == targetPaused {
 		state = StatePaused
@@ -492,14 +524,28 @@ func (w *Worker) startConnectorLocked(cr *connectorRun) {
 	w.setConnectorState(cr, state, "")
 	cr.mu.Lock()
 	cr.tasks = nil
-	for i := range cr.taskConfigs {
-		cr.tasks = append(cr.tasks, &taskRun{id: i, state: StateUnassigned, pauseC: make(chan bool, 1)})
-	}
-	tasks := cr.tasks
+	n := len(cr.taskConfigs)
 	cr.mu.Unlock()
-	for _, t := range tasks {
-		w.startTask(cr, t)
+	if w.dist != nil {
+		w.dist.requestRejoin() // the group's assignment says which tasks run here
+		return
 	}
+	for i := range n {
+		w.startLocalTask(cr, i)
+	}
+}
+
+// startLocalTask starts task id of cr in this worker.
+func (w *Worker) startLocalTask(cr *connectorRun, id int) {
+	t := &taskRun{id: id, state: StateUnassigned, pauseC: make(chan bool, 1)}
+	cr.mu.Lock()
+	if id >= len(cr.taskConfigs) {
+		cr.mu.Unlock()
+		return
+	}
+	cr.tasks = append(cr.tasks, t)
+	cr.mu.Unlock()
+	w.startTask(cr, t)
 }
 
 // startTask starts t's goroutine.
@@ -526,7 +572,11 @@ func (w *Worker) startTask(cr *connectorRun, t *taskRun) {
 			return
 		}
 		if st, _ := t.status(); st != StateFailed {
-			w.setTaskState(cr, t, StateUnassigned, "")
+			if w.dist != nil {
+				t.setState(StateUnassigned, "") // the next owner reports its state
+			} else {
+				w.setTaskState(cr, t, StateUnassigned, "")
+			}
 		}
 	}()
 }
@@ -620,6 +670,19 @@ func (w *Worker) CreateConnector(name string, config map[string]string, replace 
 	if err := write(w.producer, w.cfg.ConfigTopic, "connector-"+name, mustJSON(map[string]any{"properties": props})); err != nil {
 		return ConnectorInfo{}, false, fmt.Errorf("storing config of %s: %w", name, err)
 	}
+	if w.dist != nil {
+		// Every worker, this one included, applies it from the configs topic.
+		w.mu.Unlock()
+		err := w.dist.awaitApplied(func() bool {
+			cr, ok := w.connectors[name]
+			return ok && equalProps(cr.config, props)
+		})
+		w.mu.Lock()
+		if err != nil {
+			return ConnectorInfo{}, false, err
+		}
+		return w.infoLocked(w.connectors[name]), !exists, nil
+	}
 	target := targetStarted
 	if exists {
 		target = old.target
@@ -688,6 +751,12 @@ func (w *Worker) DeleteConnector(name string) error {
 		return err
 	}
 	_ = write(w.producer, w.cfg.ConfigTopic, "target-state-"+name, nil)
+	if w.dist != nil {
+		w.mu.Unlock()
+		err := w.dist.awaitApplied(func() bool { _, ok := w.connectors[name]; return !ok })
+		w.mu.Lock()
+		return err
+	}
 	delete(w.connectors, name)
 	w.stopConnector(cr, "")
 	w.writeStatus("status-connector-"+name, StateUnassigned, "")
@@ -722,6 +791,9 @@ func (w *Worker) Status(name string) (ConnectorStatus, error) {
 	defer cr.mu.Unlock()
 	st := ConnectorStatus{Name: name, Type: cr.plugin.Type, Tasks: []StateInfo{},
 		Connector: StateInfo{State: cr.state, WorkerID: w.cfg.WorkerID, Trace: cr.trace}}
+	if w.dist != nil {
+		return w.dist.statusLocked(cr, st), nil
+	}
 	for _, t := range cr.tasks {
 		s, trace := t.status()
 		id := t.id
@@ -778,6 +850,18 @@ func (w *Worker) setTarget(name, target string) error {
 	if err := write(w.producer, w.cfg.ConfigTopic, "target-state-"+name, mustJSON(map[string]string{"state": target})); err != nil {
 		return err
 	}
+	if w.dist != nil {
+		w.mu.Unlock()
+		err := w.dist.awaitApplied(func() bool { c, ok := w.connectors[name]; return !ok || c.target == target })
+		w.mu.Lock()
+		return err
+	}
+	w.applyTargetLocked(cr, target)
+	return nil
+}
+
+// applyTargetLocked moves cr to a new target state. REQUIRES: w.mu.
+func (w *Worker) applyTargetLocked(cr *connectorRun, target string) {
 	prev := cr.target
 	cr.target = target
 	switch {
@@ -808,7 +892,6 @@ func (w *Worker) setTarget(name, target string) error {
 			t.pauseC <- paused
 		}
 	}
-	return nil
 }
 
 func (w *Worker) connectorState(cr *connectorRun) (string, string) {

@@ -1,0 +1,462 @@
+package connectors
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// Distributed mode (WorkerConfig.GroupID set): the workers of a group
+// share the connectors' tasks.
+//
+//   - Every worker tails the configs topic and applies each record to its
+//     own view of the connectors; REST calls on any worker write there and
+//     wait until their own worker has applied the change. Every worker
+//     prepares every connector (Start, TaskConfigs), so task
+//     configurations must be deterministic functions of the connector's
+//     config, as they are for the built-in connectors.
+//   - The workers are members of a group (GroupID) subscribed to the
+//     configs topic, with their own assignment strategy ("eddy-connect"):
+//     the leader spreads connectors and tasks round-robin over the members
+//     ordered by worker id and sends each member its share in the
+//     assignment's user data.
+//   - Rebalances are eager, like Kafka Connect's original protocol: when a
+//     session ends (a worker joined or left, or a config changed and a
+//     worker rejoined to have it assigned), every worker stops all its
+//     tasks — sink tasks flush and commit, source tasks write their
+//     offsets — before it rejoins, so no task runs twice and the next
+//     owner starts where the last one stopped.
+//   - Statuses are read back from the status topic, so any worker answers
+//     for tasks running elsewhere.
+type distributed struct {
+	w      *Worker
+	group  sarama.ConsumerGroup
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	rejoin chan struct{} // buffered 1: a rejoin is wanted
+
+	// mu guards the following.
+	mu         sync.Mutex
+	mine       assignment            // this worker's latest assignment
+	plans      map[string]assignment // leader only: by member id, for AssignmentData
+	remote     map[string]StateInfo  // status topic records, by key
+	consumers  []sarama.PartitionConsumer
+	tailClient sarama.Client
+}
+
+// assignment is one member's share, sent in the assignment's user data.
+type assignment struct {
+	Generation int32             `json:"generation"`
+	Leader     string            `json:"leader"`
+	Tasks      map[string][]int  `json:"tasks"`  // connector → task ids to run here
+	Owners     map[string]string `json:"owners"` // connector → worker id running its Connector, for every connector
+}
+
+func newDistributed(w *Worker) *distributed {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &distributed{w: w, ctx: ctx, cancel: cancel, done: make(chan struct{}),
+		rejoin: make(chan struct{}, 1), remote: map[string]StateInfo{}}
+}
+
+// start tails the configs topic from configsEnd and the status topic from
+// the beginning, and joins the group.
+func (d *distributed) start(configsEnd int64) error {
+	w := d.w
+	sc := saramaConfig(w.cfg)
+	client, err := sarama.NewClient(w.cfg.Brokers, sc)
+	if err != nil {
+		return err
+	}
+	d.tailClient = client
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		return err
+	}
+	pc, err := consumer.ConsumePartition(w.cfg.ConfigTopic, 0, configsEnd)
+	if err != nil {
+		return fmt.Errorf("connectors: tailing %s: %w", w.cfg.ConfigTopic, err)
+	}
+	d.consumers = append(d.consumers, pc)
+	go d.tailConfigs(pc)
+	parts, err := client.Partitions(w.cfg.StatusTopic)
+	if err != nil {
+		return err
+	}
+	for _, p := range parts {
+		pc, err := consumer.ConsumePartition(w.cfg.StatusTopic, p, sarama.OffsetOldest)
+		if err != nil {
+			return fmt.Errorf("connectors: tailing %s: %w", w.cfg.StatusTopic, err)
+		}
+		d.consumers = append(d.consumers, pc)
+		go d.tailStatus(pc)
+	}
+
+	gc := saramaConfig(w.cfg)
+	gc.ClientID = "eddy-connect-worker"
+	gc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{d}
+	gc.Consumer.Group.Session.Timeout = 10 * time.Second
+	gc.Consumer.Group.Heartbeat.Interval = 500 * time.Millisecond
+	gc.Consumer.Group.Rebalance.Timeout = 60 * time.Second
+	gc.Consumer.Group.Rebalance.Retry.Backoff = 100 * time.Millisecond
+	gc.Consumer.Offsets.Initial = sarama.OffsetNewest
+	group, err := sarama.NewConsumerGroup(w.cfg.Brokers, w.cfg.GroupID, gc)
+	if err != nil {
+		return fmt.Errorf("connectors: joining group %s: %w", w.cfg.GroupID, err)
+	}
+	d.group = group
+	go d.run()
+	return nil
+}
+
+// stop leaves the group and stops tailing. Local tasks are stopped by the
+// membership loop on its way out.
+func (d *distributed) stop() {
+	d.cancel()
+	<-d.done
+	d.group.Close()
+	// AsyncClose: a Close would wait out each consumer's long poll in turn.
+	for _, pc := range d.consumers {
+		pc.AsyncClose()
+	}
+	d.tailClient.Close()
+}
+
+func (d *distributed) requestRejoin() {
+	select {
+	case d.rejoin <- struct{}{}:
+	default:
+	}
+}
+
+// run is the membership loop: one group session after another, stopping
+// every local task between sessions.
+func (d *distributed) run() {
+	defer close(d.done)
+	select {
+	case <-d.rejoin: // asked for while the worker started; the first join covers it
+	default:
+	}
+	for d.ctx.Err() == nil {
+		sctx, cancel := context.WithCancel(d.ctx)
+		go func() {
+			select {
+			case <-d.rejoin:
+				cancel()
+			case <-sctx.Done():
+			}
+		}()
+		err := d.group.Consume(sctx, []string{d.w.cfg.ConfigTopic}, d)
+		cancel()
+		d.w.stopLocalTasks()
+		if err != nil && d.ctx.Err() == nil {
+			d.w.logger.Warn("group session ended", "group", d.w.cfg.GroupID, "err", err)
+			_ = sleepCtx(d.ctx, 500*time.Millisecond)
+		}
+	}
+}
+
+// stopLocalTasks stops every task running in this worker, side by side.
+func (w *Worker) stopLocalTasks() {
+	w.mu.Lock()
+	var all []*taskRun
+	for _, cr := range w.connectors {
+		cr.mu.Lock()
+		all = append(all, cr.tasks...)
+		cr.tasks = nil
+		cr.mu.Unlock()
+	}
+	w.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, t := range all {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.stopTask(t) }()
+	}
+	wg.Wait()
+}
+
+// Setup starts the tasks assigned to this worker for the new generation.
+func (d *distributed) Setup(sess sarama.ConsumerGroupSession) error {
+	d.mu.Lock()
+	a := d.mine
+	d.mu.Unlock()
+	w := d.w
+	// Source tasks start from the offsets their last owner wrote.
+	if err := w.restoreOffsets(sess.Context()); err != nil {
+		w.logger.Warn("re-reading source offsets", "err", err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, name := range sortedKeys(a.Tasks) {
+		cr, ok := w.connectors[name]
+		if !ok || cr.target == targetStopped {
+			continue
+		}
+		for _, id := range a.Tasks[name] {
+			w.startLocalTask(cr, id)
+			n++
+		}
+	}
+	w.logger.Info("group assignment", "generation", sess.GenerationID(), "leader", a.Leader, "tasks", n)
+	return nil
+}
+
+func (d *distributed) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+
+// ConsumeClaim drains the configs topic partition the member may be
+// given; the configs are read by tailConfigs.
+func (d *distributed) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	for {
+		select {
+		case _, ok := <-claim.Messages():
+			if !ok {
+				return nil
+			}
+		case <-sess.Context().Done():
+			return nil
+		}
+	}
+}
+
+// Name is the strategy's protocol name in JoinGroup.
+func (d *distributed) Name() string { return "eddy-connect" }
+
+// SubscriptionUserData tells the leader this member's worker id.
+func (d *distributed) SubscriptionUserData([]string) ([]byte, error) {
+	return json.Marshal(map[string]string{"worker_id": d.w.cfg.WorkerID})
+}
+
+// Plan runs on the leader: connectors and tasks round-robin over the
+// members ordered by worker id.
+func (d *distributed) Plan(members map[string]sarama.ConsumerGroupMemberMetadata, topics map[string][]int32) (sarama.BalanceStrategyPlan, error) {
+	type member struct{ id, worker string }
+	ms := make([]member, 0, len(members))
+	for id, meta := range members {
+		var ud struct {
+			WorkerID string `json:"worker_id"`
+		}
+		_ = json.Unmarshal(meta.UserData, &ud)
+		ms = append(ms, member{id, ud.WorkerID})
+	}
+	sort.Slice(ms, func(i, j int) bool {
+		if ms[i].worker != ms[j].worker {
+			return ms[i].worker < ms[j].worker
+		}
+		return ms[i].id < ms[j].id
+	})
+	w := d.w
+	w.mu.Lock()
+	type conn struct {
+		name  string
+		tasks int
+	}
+	var conns []conn
+	for _, name := range sortedKeys(w.connectors) {
+		cr := w.connectors[name]
+		cr.mu.Lock()
+		conns = append(conns, conn{name, len(cr.taskConfigs)})
+		cr.mu.Unlock()
+	}
+	w.mu.Unlock()
+
+	plans := make(map[string]assignment, len(ms))
+	owners := map[string]string{}
+	for _, m := range ms {
+		plans[m.id] = assignment{Leader: w.cfg.WorkerID, Tasks: map[string][]int{}, Owners: owners}
+	}
+	k := 0
+	for i, c := range conns {
+		owners[c.name] = ms[i%len(ms)].worker
+		for t := range c.tasks {
+			m := ms[k%len(ms)]
+			plans[m.id].Tasks[c.name] = append(plans[m.id].Tasks[c.name], t)
+			k++
+		}
+	}
+	plan := sarama.BalanceStrategyPlan{}
+	for i, m := range ms {
+		plan[m.id] = map[string][]int32{}
+		if i == 0 {
+			for topic, parts := range topics {
+				plan.Add(m.id, topic, parts...)
+			}
+		}
+	}
+	d.mu.Lock()
+	d.plans = plans
+	d.mu.Unlock()
+	return plan, nil
+}
+
+// AssignmentData runs on the leader after Plan: each member's share.
+func (d *distributed) AssignmentData(memberID string, _ map[string][]int32, generation int32) ([]byte, error) {
+	d.mu.Lock()
+	a := d.plans[memberID]
+	d.mu.Unlock()
+	a.Generation = generation
+	return json.Marshal(a)
+}
+
+// OnAssignment receives this member's share before Setup.
+func (d *distributed) OnAssignment(ma *sarama.ConsumerGroupMemberAssignment, generation int32) {
+	var a assignment
+	if err := json.Unmarshal(ma.UserData, &a); err != nil {
+		d.w.logger.Error("undecodable group assignment", "err", err)
+		return
+	}
+	d.mu.Lock()
+	d.mine = a
+	d.mu.Unlock()
+}
+
+// tailConfigs applies configs-topic records written after start, by any
+// worker, and asks for a rebalance when the set of tasks may have changed.
+func (d *distributed) tailConfigs(pc sarama.PartitionConsumer) {
+	for m := range pc.Messages() {
+		w := d.w
+		w.mu.Lock()
+		changed := w.applyConfigRecordLocked(string(m.Key), m.Value)
+		w.mu.Unlock()
+		if changed {
+			d.requestRejoin()
+		}
+	}
+}
+
+// applyConfigRecordLocked applies one configs-topic record and reports
+// whether connectors or tasks changed. REQUIRES: w.mu.
+func (w *Worker) applyConfigRecordLocked(key string, value []byte) bool {
+	switch {
+	case strings.HasPrefix(key, "connector-"):
+		name := strings.TrimPrefix(key, "connector-")
+		old, exists := w.connectors[name]
+		if value == nil {
+			if !exists {
+				return false
+			}
+			delete(w.connectors, name)
+			w.stopConnector(old, "")
+			return true
+		}
+		var v struct {
+			Properties map[string]string `json:"properties"`
+		}
+		if json.Unmarshal(value, &v) != nil || v.Properties == nil {
+			return false
+		}
+		if exists && equalProps(old.config, v.Properties) {
+			return false
+		}
+		plugin, ok := w.cfg.Plugins.Lookup(v.Properties[ConfigConnectorClass])
+		if !ok {
+			w.logger.Error("connector names an unknown plugin; skipping it", "connector", name, "class", v.Properties[ConfigConnectorClass])
+			return false
+		}
+		target := targetStarted
+		if exists {
+			target = old.target
+			w.stopConnector(old, "")
+		}
+		cr := &connectorRun{name: name, config: v.Properties, plugin: plugin, target: target}
+		w.connectors[name] = cr
+		w.startConnectorLocked(cr)
+		return true
+	case strings.HasPrefix(key, "target-state-"):
+		cr, ok := w.connectors[strings.TrimPrefix(key, "target-state-")]
+		var v struct {
+			State string `json:"state"`
+		}
+		if !ok || value == nil || json.Unmarshal(value, &v) != nil || v.State == cr.target {
+			return false
+		}
+		prev := cr.target
+		w.applyTargetLocked(cr, v.State)
+		return prev == targetStopped || v.State == targetStopped
+	}
+	return false
+}
+
+func equalProps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if bv, ok := b[k]; !ok || bv != v {
+			return false
+		}
+	}
+	return true
+}
+
+// tailStatus keeps the latest status record of every connector and task.
+func (d *distributed) tailStatus(pc sarama.PartitionConsumer) {
+	for m := range pc.Messages() {
+		var v struct {
+			State    string  `json:"state"`
+			Trace    *string `json:"trace"`
+			WorkerID string  `json:"worker_id"`
+		}
+		if m.Value == nil || json.Unmarshal(m.Value, &v) != nil {
+			continue
+		}
+		si := StateInfo{State: v.State, WorkerID: v.WorkerID}
+		if v.Trace != nil {
+			si.Trace = *v.Trace
+		}
+		d.mu.Lock()
+		d.remote[string(m.Key)] = si
+		d.mu.Unlock()
+	}
+}
+
+// awaitApplied waits until cond, checked under w.mu, holds: until this
+// worker has applied a record it wrote to the configs topic.
+func (d *distributed) awaitApplied(cond func() bool) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		d.w.mu.Lock()
+		ok := cond()
+		d.w.mu.Unlock()
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("connectors: the configs topic did not deliver the change within 30s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// statusLocked fills in the tasks of a connector across the group: local
+// tasks from memory, the others from the status topic.
+// REQUIRES: w.mu and cr.mu.
+func (d *distributed) statusLocked(cr *connectorRun, st ConnectorStatus) ConnectorStatus {
+	local := map[int]*taskRun{}
+	for _, t := range cr.tasks {
+		local[t.id] = t
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if owner := d.mine.Owners[cr.name]; owner != "" {
+		st.Connector.WorkerID = owner
+	}
+	for id := range cr.taskConfigs {
+		si := StateInfo{State: StateUnassigned}
+		if t, ok := local[id]; ok {
+			si.State, si.Trace = t.status()
+			si.WorkerID = d.w.cfg.WorkerID
+		} else if r, ok := d.remote[fmt.Sprintf("status-task-%s-%d", cr.name, id)]; ok && r.WorkerID != d.w.cfg.WorkerID {
+			si = r
+		}
+		si.ID = &id
+		st.Tasks = append(st.Tasks, si)
+	}
+	return st
+}
