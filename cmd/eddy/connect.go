@@ -29,6 +29,7 @@ func newConnectCommand() *cobra.Command {
 		brokers       string
 		dataDir       string
 		workerID      string
+		groupID       string
 		flush         time.Duration
 		keyConverter  string
 		valConverter  string
@@ -45,6 +46,10 @@ With --brokers HOST:PORT the worker joins an existing Kafka cluster (Eddy's
 broker or any other); without it, it starts an embedded broker with its data
 in --data-dir and prints its address.
 
+With --group-id the worker runs in distributed mode: the workers of a group
+share the connectors' tasks and take over those of a worker that stops.
+Without it the worker runs every connector itself (standalone).
+
 Connector configs, target states, statuses and source offsets live in the
 topics connect-configs, connect-status and connect-offsets, so a restarted
 worker brings back its connectors where they were. Connector configuration
@@ -56,6 +61,7 @@ DatagenSource (page views, orders, users), HttpSource (webhooks),
 HttpSink and PostgresSink.`,
 		Example: `  eddy connect --rest 127.0.0.1:8083 --data-dir /tmp/eddy-connect
   eddy connect --rest 127.0.0.1:8083 --brokers 127.0.0.1:9092 connect-file-source.properties
+  eddy connect --rest 127.0.0.1:8084 --brokers 127.0.0.1:9092 --group-id connect-cluster
   curl -s -X POST -H 'Content-Type: application/json' localhost:8083/connectors \
     -d '{"name":"gen","config":{"connector.class":"DatagenSource","quickstart":"pageviews"}}'
   curl -s localhost:8083/connectors/gen/status`,
@@ -92,6 +98,7 @@ HttpSink and PostgresSink.`,
 			w, err := connectors.NewWorker(ctx, connectors.WorkerConfig{
 				Brokers:             strings.Split(brokers, ","),
 				WorkerID:            workerID,
+				GroupID:             groupID,
 				OffsetFlushInterval: flush,
 				KeyConverter:        keyConverter, KeyConverterProps: convProps,
 				ValueConverter: valConverter, ValueConverterProps: convProps,
@@ -124,6 +131,7 @@ HttpSink and PostgresSink.`,
 	f.StringVar(&rest, "rest", "127.0.0.1:8083", "host:port of the REST API (Kafka: listeners)")
 	f.StringVar(&brokers, "brokers", "", "comma-separated bootstrap brokers (Kafka: bootstrap.servers); none: run an embedded broker")
 	f.StringVar(&dataDir, "data-dir", "", "data directory of the embedded broker (without --brokers)")
+	f.StringVar(&groupID, "group-id", "", "distributed mode: workers with the same group id share the connectors' tasks (Kafka: group.id); empty: standalone")
 	f.StringVar(&workerID, "worker-id", "", "this worker's id in statuses; default: the REST address")
 	f.DurationVar(&flush, "offset-flush-interval", 10*time.Second, "how often source offsets are written and sinks flushed and committed (Kafka: offset.flush.interval.ms)")
 	f.StringVar(&keyConverter, "key-converter", connectors.JSONConverterClass, "default key converter (Kafka: key.converter): a class name or json, string, bytes, msgpack")
