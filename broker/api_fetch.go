@@ -3,6 +3,7 @@ package broker
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"math"
 	"net"
@@ -35,6 +36,9 @@ func handleFetch(c *conn, kreq kmsg.Request, r *reply) {
 		minBytes: req.MinBytes,
 		maxBytes: req.MaxBytes,
 		maxWait:  min(time.Duration(max(req.MaxWaitMillis, 0))*time.Millisecond, maxFetchWait),
+		// read_committed (KIP-98) reads only below the last stable offset
+		// and is told which aborted transactions to skip.
+		readCommitted: req.IsolationLevel == 1,
 	}
 	if op.maxBytes <= 0 {
 		op.maxBytes = math.MaxInt32
@@ -139,20 +143,22 @@ type fetchPart struct {
 	errCode        int16
 	hw, lso, start int64
 	records        storage.Slice
+	aborted        []abortedTxn
 	include        bool
 }
 
 // fetchOp is a fetch on its way through the writer goroutine.
 type fetchOp struct {
-	b           *Broker
-	version     int16
-	minBytes    int32
-	maxBytes    int32
-	maxWait     time.Duration
-	incremental bool
-	sess        *fetchSession
-	sessionID   int32
-	parts       []fetchPart
+	b             *Broker
+	version       int16
+	minBytes      int32
+	maxBytes      int32
+	maxWait       time.Duration
+	incremental   bool
+	readCommitted bool
+	sess          *fetchSession
+	sessionID     int32
+	parts         []fetchPart
 }
 
 // run waits for data, reads it and writes the response.
@@ -233,13 +239,18 @@ func (op *fetchOp) read() (total int64, hasErr bool) {
 		l := fp.p.log
 		fp.start = l.StartOffset()
 		fp.hw = l.EndOffset()
-		fp.lso = fp.hw // no transactions yet: everything is stable
+		fp.lso = fp.p.lastStableOffset()
+		fp.aborted = nil
 		if fp.fetchOffset < fp.start || fp.fetchOffset > fp.hw {
 			fp.errCode = kerr.OffsetOutOfRange.Code
 			hasErr = true
 			continue
 		}
-		if fp.fetchOffset == fp.hw || remaining <= 0 || fp.maxBytes <= 0 {
+		readEnd := fp.hw
+		if op.readCommitted {
+			readEnd = fp.lso
+		}
+		if fp.fetchOffset >= readEnd || remaining <= 0 || fp.maxBytes <= 0 {
 			continue
 		}
 		limit := min(int64(fp.maxBytes), remaining)
@@ -256,6 +267,20 @@ func (op *fetchOp) read() (total int64, hasErr bool) {
 			}
 			hasErr = true
 			continue
+		}
+		if readEnd < fp.hw {
+			if s, err = trimSlice(s, readEnd); err != nil {
+				op.b.log.Error("fetch read failed", "topic", fp.key.topic, "partition", fp.key.partition, "offset", fp.fetchOffset, "err", err)
+				fp.errCode = kerr.KafkaStorageError.Code
+				hasErr = true
+				continue
+			}
+			if s.Size == 0 {
+				continue
+			}
+		}
+		if op.readCommitted {
+			fp.aborted = fp.p.abortedBetween(fp.fetchOffset, readEnd)
 		}
 		// KIP-74: only the first partition with data may exceed the budget.
 		if s.Size > limit && total > 0 {
@@ -292,4 +317,26 @@ func (op *fetchOp) sessionBookkeeping() {
 			fp.sp.lastHW, fp.sp.lastStart = fp.hw, fp.start
 		}
 	}
+}
+
+// trimSlice cuts s before the first batch at or above offset end (the
+// last stable offset of a read_committed fetch), reading batch headers.
+func trimSlice(s storage.Slice, end int64) (storage.Slice, error) {
+	var hdr [12]byte
+	for pos := s.Pos; pos < s.Pos+s.Size; {
+		if _, err := s.File.ReadAt(hdr[:], pos); err != nil {
+			s.Release()
+			return storage.Slice{}, err
+		}
+		if int64(binary.BigEndian.Uint64(hdr[:])) >= end {
+			s.Size = pos - s.Pos
+			break
+		}
+		pos += 12 + int64(int32(binary.BigEndian.Uint32(hdr[8:])))
+	}
+	if s.Size == 0 {
+		s.Release()
+		return storage.Slice{}, nil
+	}
+	return s, nil
 }

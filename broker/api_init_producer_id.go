@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -65,19 +66,22 @@ func (a *producerIDs) allocate() (int64, error) {
 	return id, nil
 }
 
-// handleInitProducerID answers InitProducerId (key 22), v0-v4, for
-// idempotent producers: each call gets a fresh producer id with epoch 0.
-// Transactional producers (a transactional id) are not served yet.
+// handleInitProducerID answers InitProducerId (key 22), v0-v4. An
+// idempotent producer gets a fresh producer id with epoch 0; a
+// transactional one gets its transactional id's producer id with the epoch
+// bumped, fencing earlier incarnations and aborting a transaction they left
+// open (txn_coordinator.go).
 func handleInitProducerID(c *conn, kreq kmsg.Request, r *reply) {
 	req := kreq.(*kmsg.InitProducerIDRequest)
 	resp := r.resp.(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
-	if req.TransactionalID != nil {
-		c.log.Warn("refusing a transactional producer: transactions are not supported yet", "transactional_id", *req.TransactionalID, "client", r.hdr.clientID)
-		resp.ErrorCode = kerr.InvalidRequest.Code
-		return
-	}
-	r.complete = func(context.Context) {
+	r.complete = func(ctx context.Context) {
+		if req.TransactionalID != nil {
+			timeout := time.Duration(req.TransactionTimeoutMillis) * time.Millisecond
+			pid, epoch, e := c.b.txns.initProducer(ctx, *req.TransactionalID, timeout)
+			resp.ProducerID, resp.ProducerEpoch, resp.ErrorCode = pid, epoch, code(e)
+			return
+		}
 		id, err := c.b.producerIDs.allocate()
 		if err != nil {
 			c.log.Error("allocate producer id", "err", err)

@@ -40,6 +40,9 @@ func handleListOffsets(c *conn, kreq kmsg.Request, r *reply) {
 			switch rp.Timestamp {
 			case listLatest:
 				offset = p.log.EndOffset()
+				if req.Version >= 2 && req.IsolationLevel == 1 { // read_committed
+					offset = p.lastStableOffset()
+				}
 			case listEarliest, listEarliestLocal:
 				offset = p.log.StartOffset()
 			case listMaxTimestamp:

@@ -46,7 +46,14 @@ func init() {
 		int16(kmsg.DeleteGroups):    {0, 2, handleDeleteGroups},
 		int16(kmsg.OffsetDelete):    {0, 0, handleOffsetDelete},
 
-		int16(kmsg.InitProducerID): {0, 4, handleInitProducerID},
+		int16(kmsg.InitProducerID):       {0, 4, handleInitProducerID},
+		int16(kmsg.AddPartitionsToTxn):   {0, 3, handleAddPartitionsToTxn},
+		int16(kmsg.AddOffsetsToTxn):      {0, 3, handleAddOffsetsToTxn},
+		int16(kmsg.EndTxn):               {0, 3, handleEndTxn},
+		int16(kmsg.TxnOffsetCommit):      {0, 3, handleTxnOffsetCommit},
+		int16(kmsg.DescribeProducers):    {0, 0, handleDescribeProducers},
+		int16(kmsg.DescribeTransactions): {0, 0, handleDescribeTransactions},
+		int16(kmsg.ListTransactions):     {0, 1, handleListTransactions},
 
 		int16(kmsg.DeleteRecords):           {0, 2, handleDeleteRecords},
 		int16(kmsg.DescribeConfigs):         {0, 4, handleDescribeConfigs},

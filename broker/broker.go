@@ -27,6 +27,7 @@ type Broker struct {
 	topics   *topicRegistry
 	sessions *fetchSessions
 	groups   *groupCoordinator
+	txns     *txnCoordinator
 	cleaner  *cleaner // retention and compaction (cleaner.go)
 
 	producerIDs *producerIDs
@@ -89,6 +90,13 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		b.topics.close()
 		return nil, fmt.Errorf("broker: load consumer groups: %w", err)
 	}
+	b.txns = newTxnCoordinator(b)
+	if err := b.txns.load(ctx); err != nil {
+		b.groups.stop()
+		b.cancel()
+		b.topics.close()
+		return nil, fmt.Errorf("broker: load transactions: %w", err)
+	}
 
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", cfg.Listen)
@@ -117,6 +125,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	go b.runCleaner()
 	b.wg.Add(1)
 	go b.acceptLoop()
+	b.goTracked(b.txns.run)
 	b.log.Info("broker started",
 		"listen", ln.Addr().String(),
 		"advertised", b.advertisedAddr(),

@@ -126,7 +126,16 @@ func encodeFetch(h requestHeader, op *fetchOp, buf []byte) fetchFrame {
 			if v >= 5 {
 				e.int64(fp.start)
 			}
-			e.nullArray() // aborted transactions
+			if len(fp.aborted) == 0 {
+				e.nullArray() // aborted transactions
+			} else {
+				e.arrayLen(len(fp.aborted))
+				for _, a := range fp.aborted {
+					e.int64(a.ProducerID)
+					e.int64(a.First)
+					e.noTags()
+				}
+			}
 			if v >= 11 {
 				e.int32(-1) // preferred read replica
 			}

@@ -69,6 +69,12 @@ func TestFetchEncodingMatchesKmsg(t *testing.T) {
 					wp.HighWatermark, wp.LastStableOffset, wp.LogStartOffset = fp.hw, fp.lso, fp.start
 					wp.PreferredReadReplica = -1
 					wp.RecordBatches = data[fp.records.Pos : fp.records.Pos+fp.records.Size]
+					for range rng.IntN(3) {
+						a := abortedTxn{ProducerID: rng.Int64(), First: rng.Int64()}
+						fp.aborted = append(fp.aborted, a)
+						wp.AbortedTransactions = append(wp.AbortedTransactions, kmsg.FetchResponseTopicPartitionAbortedTransaction{ProducerID: a.ProducerID, FirstOffset: a.First})
+					}
+					op.parts[len(op.parts)-1] = fp
 					wt.Partitions = append(wt.Partitions, wp)
 				}
 				if len(wt.Partitions) > 0 {

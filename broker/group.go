@@ -119,7 +119,10 @@ type group struct {
 	static       map[string]string    // group.instance.id → member id
 	pending      map[string]time.Time // member ids handed out with MEMBER_ID_REQUIRED
 	offsets      map[topicPartition]committedOffset
-	stateSince   time.Time
+	// pendingTxn holds offsets committed inside transactions, by
+	// producer id, until the transaction's marker commits or aborts them.
+	pendingTxn map[int64]map[topicPartition]committedOffset
+	stateSince time.Time
 
 	// rebalance fires when the members that have not rejoined are
 	// given up on; initialDelay holds an empty group's first rebalance
@@ -805,4 +808,14 @@ func (g *group) stop() {
 		}
 	}
 	g.setStateLocked(groupDead)
+}
+
+func (g *group) addPendingTxnLocked(pid int64, tp topicPartition, o committedOffset) {
+	if g.pendingTxn == nil {
+		g.pendingTxn = make(map[int64]map[topicPartition]committedOffset)
+	}
+	if g.pendingTxn[pid] == nil {
+		g.pendingTxn[pid] = make(map[topicPartition]committedOffset)
+	}
+	g.pendingTxn[pid][tp] = o
 }

@@ -101,7 +101,10 @@ func (gc *groupCoordinator) partitionFor(group string) int32 {
 // offsetsPartition returns the partition of __consumer_offsets holding
 // group, creating the topic on first use, as Kafka does.
 func (gc *groupCoordinator) offsetsPartition(group string) (*partition, error) {
-	idx := gc.partitionFor(group)
+	return gc.offsetsPartitionAt(gc.partitionFor(group))
+}
+
+func (gc *groupCoordinator) offsetsPartitionAt(idx int32) (*partition, error) {
 	if p := gc.b.topics.partition(offsetsTopic, idx); p != nil {
 		return p, nil
 	}
@@ -209,7 +212,9 @@ func (gc *groupCoordinator) persistGroupAsync(g *group) {
 	})
 }
 
-// load replays __consumer_offsets into memory at start-up.
+// load replays __consumer_offsets into memory at start-up. Offsets
+// committed inside a transaction stay pending until the transaction's
+// marker in the same partition commits or aborts them.
 func (gc *groupCoordinator) load() error {
 	t := gc.b.topics.get(offsetsTopic)
 	if t == nil {
@@ -218,28 +223,25 @@ func (gc *groupCoordinator) load() error {
 	start := time.Now()
 	var n int
 	for _, p := range gc.b.topics.partitionsOf(t) {
-		for off := p.log.StartOffset(); off < p.log.EndOffset(); {
-			s, err := p.log.Read(off, 1<<20)
-			if err != nil {
-				return fmt.Errorf("read %s-%d at %d: %w", offsetsTopic, p.index, off, err)
+		err := readBatches(p, func(info records.BatchInfo, batch []byte) error {
+			if info.Control {
+				if typ, ok := records.ControlType(batch); ok {
+					gc.completeTxnOffsets(info.ProducerID, typ == records.ControlCommit)
+				}
+				return nil
 			}
-			data, err := s.Bytes()
-			s.Release()
-			if err != nil {
-				return err
+			pid := int64(-1)
+			if info.Transactional {
+				pid = info.ProducerID
 			}
-			if len(data) == 0 {
-				break
-			}
-			err = records.Each(data, func(o int64, r records.Record) error {
-				off = o + 1
+			return records.Records(batch, func(_ int64, r records.Record) error {
 				n++
-				gc.apply(r)
+				gc.apply(r, pid)
 				return nil
 			})
-			if err != nil {
-				return fmt.Errorf("decode %s-%d near offset %d: %w", offsetsTopic, p.index, off, err)
-			}
+		})
+		if err != nil {
+			return fmt.Errorf("read %s-%d: %w", offsetsTopic, p.index, err)
 		}
 	}
 	if n > 0 {
@@ -248,9 +250,26 @@ func (gc *groupCoordinator) load() error {
 	return nil
 }
 
+// completeTxnOffsets applies (commit) or drops (abort) the offsets producer
+// pid committed inside its transaction, in every group.
+func (gc *groupCoordinator) completeTxnOffsets(pid int64, commit bool) {
+	for _, g := range gc.all() {
+		g.mu.Lock()
+		if pending, ok := g.pendingTxn[pid]; ok {
+			if commit {
+				for tp, o := range pending {
+					g.offsets[tp] = o
+				}
+			}
+			delete(g.pendingTxn, pid)
+		}
+		g.mu.Unlock()
+	}
+}
+
 // apply applies one record of __consumer_offsets. Unknown key versions are
 // skipped, as Kafka skips them.
-func (gc *groupCoordinator) apply(r records.Record) {
+func (gc *groupCoordinator) apply(r records.Record, txnPID int64) {
 	if len(r.Key) < 2 {
 		return
 	}
@@ -275,7 +294,12 @@ func (gc *groupCoordinator) apply(r records.Record) {
 		}
 		g := gc.get(k.Group, true)
 		g.mu.Lock()
-		g.offsets[tp] = committedOffset{offset: v.Offset, leaderEpoch: v.LeaderEpoch, metadata: v.Metadata, timestamp: v.CommitTimestamp}
+		o := committedOffset{offset: v.Offset, leaderEpoch: v.LeaderEpoch, metadata: v.Metadata, timestamp: v.CommitTimestamp}
+		if txnPID >= 0 {
+			g.addPendingTxnLocked(txnPID, tp, o)
+		} else {
+			g.offsets[tp] = o
+		}
 		g.mu.Unlock()
 	case 2:
 		var k kmsg.GroupMetadataKey

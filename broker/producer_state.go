@@ -10,9 +10,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/eddy-streams/eddy/broker/internal/records"
 	"github.com/eddy-streams/eddy/broker/storage"
 )
 
@@ -59,6 +61,21 @@ type producerEntry struct {
 type producerState struct {
 	mu        sync.Mutex
 	producers map[int64]*producerEntry
+
+	// ongoing maps a producer with an open transaction on this partition
+	// to the offset of its first record in it; the last stable offset is
+	// the smallest of them. aborted lists the aborted transactions, by
+	// last offset, for read_committed fetches.
+	ongoing map[int64]int64
+	aborted []abortedTxn
+}
+
+// abortedTxn is an aborted transaction's span on a partition: from its
+// first record to its abort marker.
+type abortedTxn struct {
+	ProducerID int64 `json:"producer_id"`
+	First      int64 `json:"first"`
+	Last       int64 `json:"last"`
 }
 
 // batchProducer is the idempotence part of a v2 batch header.
@@ -90,6 +107,9 @@ func readBatchProducer(b []byte) (batchProducer, bool) {
 // checks when the batch has a producer id. A retried batch returns the
 // offsets it was first written at.
 func (p *partition) append(batch []byte) (storage.AppendResult, error) {
+	if info, ok := records.ReadInfo(batch); ok && info.Control {
+		return storage.AppendResult{}, fmt.Errorf("%w: control batches are written by the broker, not by clients", storage.ErrInvalidBatch)
+	}
 	h, ok := readBatchProducer(batch)
 	if !ok || h.id < 0 {
 		return p.log.Append(batch)
@@ -113,7 +133,104 @@ func (p *partition) append(batch []byte) (storage.AppendResult, error) {
 		return res, err
 	}
 	ps.recordLocked(h, res.BaseOffset, res.LastOffset)
+	if info, _ := records.ReadInfo(batch); info.Transactional {
+		ps.beginTxnLocked(h.id, res.BaseOffset)
+	}
 	return res, nil
+}
+
+func (ps *producerState) beginTxnLocked(pid, first int64) {
+	if ps.ongoing == nil {
+		ps.ongoing = make(map[int64]int64)
+	}
+	if _, ok := ps.ongoing[pid]; !ok {
+		ps.ongoing[pid] = first
+	}
+}
+
+// endTxnLocked closes pid's transaction at the marker written at offset.
+func (ps *producerState) endTxnLocked(pid, marker int64, epoch int16, commit bool) {
+	first, ok := ps.ongoing[pid]
+	delete(ps.ongoing, pid)
+	if ok && !commit {
+		ps.aborted = append(ps.aborted, abortedTxn{ProducerID: pid, First: first, Last: marker})
+	}
+	// A marker from a newer epoch (the coordinator fenced the producer)
+	// moves the producer to it: batches from the old epoch are refused.
+	if e := ps.producers[pid]; e != nil && epoch > e.Epoch {
+		ps.producers[pid] = &producerEntry{Epoch: epoch}
+	} else if e == nil {
+		if ps.producers == nil {
+			ps.producers = make(map[int64]*producerEntry)
+		}
+		ps.producers[pid] = &producerEntry{Epoch: epoch}
+	}
+}
+
+// writeMarker appends a commit or abort marker for producer pid and
+// returns the offset after it (to wait on for durability).
+func (p *partition) writeMarker(pid int64, epoch int16, commit bool) (int64, error) {
+	batch := records.AppendMarker(nil, pid, epoch, commit, 0, time.Now().UnixMilli())
+	ps := &p.producers
+	ps.mu.Lock()
+	res, err := p.log.Append(batch)
+	if err == nil {
+		ps.endTxnLocked(pid, res.BaseOffset, epoch, commit)
+	}
+	ps.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	p.appended()
+	return res.LastOffset + 1, nil
+}
+
+// appendTxnRecords appends records on behalf of a transactional producer
+// (the group coordinator's transactional offset commits), opening its
+// transaction on this partition.
+func (p *partition) appendTxnRecords(pid int64, epoch int16, recs ...records.Record) (int64, error) {
+	batch := records.AppendBatchWith(nil, records.BatchInfo{ProducerID: pid, ProducerEpoch: epoch, BaseSequence: -1, Transactional: true},
+		time.Now().UnixMilli(), recs...)
+	ps := &p.producers
+	ps.mu.Lock()
+	res, err := p.log.Append(batch)
+	if err == nil {
+		ps.beginTxnLocked(pid, res.BaseOffset)
+	}
+	ps.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	p.appended()
+	return res.LastOffset + 1, nil
+}
+
+// lastStableOffset is the first offset of the oldest open transaction, or
+// the end of the log: read_committed consumers read below it.
+func (p *partition) lastStableOffset() int64 {
+	ps := &p.producers
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	lso := p.log.EndOffset()
+	for _, first := range ps.ongoing {
+		lso = min(lso, first)
+	}
+	return lso
+}
+
+// abortedBetween returns the aborted transactions that overlap offsets
+// [from, to), which a read_committed consumer must skip.
+func (p *partition) abortedBetween(from, to int64) []abortedTxn {
+	ps := &p.producers
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	var out []abortedTxn
+	for _, a := range ps.aborted {
+		if a.Last >= from && a.First < to {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // check applies Kafka's sequence rules; a nil entry (a producer this
@@ -173,6 +290,8 @@ func producerErrorCode(err error) *kerr.Error {
 type producerSnapshot struct {
 	End       int64                     `json:"end"`
 	Producers map[string]*producerEntry `json:"producers"`
+	Ongoing   map[string]int64          `json:"ongoing,omitempty"`
+	Aborted   []abortedTxn              `json:"aborted,omitempty"`
 }
 
 // saveProducerState writes the snapshot of p's producers, covering the log
@@ -182,15 +301,21 @@ func (p *partition) saveProducerState() error {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	path := filepath.Join(p.log.Dir(), producerStateFile)
-	if len(ps.producers) == 0 {
+	if len(ps.producers) == 0 && len(ps.ongoing) == 0 && len(ps.aborted) == 0 {
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 		return nil
 	}
-	snap := producerSnapshot{End: p.log.EndOffset(), Producers: make(map[string]*producerEntry, len(ps.producers))}
+	snap := producerSnapshot{End: p.log.EndOffset(), Producers: make(map[string]*producerEntry, len(ps.producers)), Aborted: ps.aborted}
 	for id, e := range ps.producers {
 		snap.Producers[strconv.FormatInt(id, 10)] = e
+	}
+	if len(ps.ongoing) > 0 {
+		snap.Ongoing = make(map[string]int64, len(ps.ongoing))
+		for id, first := range ps.ongoing {
+			snap.Ongoing[strconv.FormatInt(id, 10)] = first
+		}
 	}
 	data, err := json.Marshal(snap)
 	if err != nil {
@@ -205,7 +330,7 @@ func (p *partition) loadProducerState() error {
 	ps := &p.producers
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	ps.producers = nil
+	ps.producers, ps.ongoing, ps.aborted = nil, nil, nil
 	from := p.log.StartOffset()
 	path := filepath.Join(p.log.Dir(), producerStateFile)
 	if data, err := os.ReadFile(path); err == nil {
@@ -220,6 +345,17 @@ func (p *partition) loadProducerState() error {
 			for s, e := range snap.Producers {
 				if id, err := strconv.ParseInt(s, 10, 64); err == nil && e != nil {
 					ps.producers[id] = e
+				}
+			}
+			for s, first := range snap.Ongoing {
+				if id, err := strconv.ParseInt(s, 10, 64); err == nil {
+					ps.beginTxnLocked(id, first)
+				}
+			}
+			start := p.log.StartOffset()
+			for _, a := range snap.Aborted {
+				if a.Last >= start {
+					ps.aborted = append(ps.aborted, a)
 				}
 			}
 			from = max(from, snap.End)
@@ -244,8 +380,18 @@ func (p *partition) loadProducerState() error {
 				return fmt.Errorf("rebuild producer state: bad batch at offset %d", off)
 			}
 			base := int64(binary.BigEndian.Uint64(data))
-			if h, _ := readBatchProducer(data); h.id >= 0 {
+			info, _ := records.ReadInfo(data)
+			switch h, _ := readBatchProducer(data); {
+			case h.id < 0:
+			case info.Control:
+				if typ, ok := records.ControlType(data[:size]); ok {
+					ps.endTxnLocked(h.id, base, h.epoch, typ == records.ControlCommit)
+				}
+			default:
 				ps.recordLocked(h, base, base+int64(h.count)-1)
+				if info.Transactional {
+					ps.beginTxnLocked(h.id, base)
+				}
 			}
 			off = base + int64(int32(binary.BigEndian.Uint32(data[23:]))) + 1
 			data = data[size:]

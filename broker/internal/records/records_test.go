@@ -38,3 +38,25 @@ func TestRoundTrip(t *testing.T) {
 		t.Error("truncated input accepted")
 	}
 }
+
+func TestMarkerAndBatchInfo(t *testing.T) {
+	m := AppendMarker(nil, 42, 3, true, 0, 5)
+	if _, _, err := storage.ValidateBatches(m); err != nil {
+		t.Fatalf("storage rejects the marker: %v", err)
+	}
+	info, ok := ReadInfo(m)
+	if !ok || !info.Control || !info.Transactional || info.ProducerID != 42 || info.ProducerEpoch != 3 {
+		t.Fatalf("info %+v", info)
+	}
+	if typ, ok := ControlType(m); !ok || typ != ControlCommit {
+		t.Errorf("control type %d %v", typ, ok)
+	}
+	if typ, _ := ControlType(AppendMarker(nil, 1, 0, false, 0, 5)); typ != ControlAbort {
+		t.Errorf("abort marker reads as %d", typ)
+	}
+	var n int
+	Each(append(m, AppendBatch(nil, 1, Record{Key: []byte("k")})...), func(int64, Record) error { n++; return nil })
+	if n != 1 {
+		t.Errorf("Each saw %d records, want the data record only", n)
+	}
+}
