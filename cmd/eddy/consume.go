@@ -80,7 +80,9 @@ key_base64/value_base64).`,
 			if ferr := c.out.Flush(); err == nil {
 				err = ferr
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "consumed %d records\n", c.printed)
+			if err == nil || c.printed > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "consumed %d records\n", c.printed)
+			}
 			return err
 		},
 	}

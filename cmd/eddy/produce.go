@@ -144,7 +144,7 @@ The exit code is 0 only if every record was written. If the broker allows it
 			n, perr := total, firstErr
 			mu.Unlock()
 			sort.Slice(ranges, func(i, j int) bool { return ranges[i].Partition < ranges[j].Partition })
-			if !quiet {
+			if !quiet && (n > 0 || (perr == nil && inputErr == nil)) {
 				if err := writeProduced(cmd, &cf, topic, n, ranges, acks == "0"); err != nil {
 					return err
 				}
