@@ -302,3 +302,52 @@ func TestTransactionSurvivesBrokerKill(t *testing.T) {
 		}
 	}
 }
+
+// TestTransactionDecidedBeforeCrashIsCompleted: a transaction whose commit
+// was decided (PrepareCommit recorded) but whose markers were not written
+// when the broker stopped is committed when it starts again.
+func TestTransactionDecidedBeforeCrashIsCompleted(t *testing.T) {
+	dir := t.TempDir()
+	withDir := func(c *Config) { c.DataDir = dir; groupTestConfig(c) }
+	b := startBroker(t, withDir)
+	ctx := testCtx(t)
+	produceN(t, b.Addr(), "decided", 1, 0)
+	cl := newKgo(t, b.Addr(), kgo.TransactionalID("tx-decided"), kgo.DefaultProduceTopic("decided"))
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, kgo.StringRecord("decided")).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	// Operators see the open transaction and its producer.
+	adm := kadm.NewClient(newKgo(t, b.Addr()))
+	producers, err := adm.DescribeProducers(ctx, kadm.TopicsSet{"decided": {0: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var open bool
+	producers.EachProducer(func(p kadm.DescribedProducer) { open = open || p.CurrentTxnStartOffset == 0 })
+	if !open {
+		t.Errorf("DescribeProducers shows no transaction open at offset 0: %+v", producers)
+	}
+
+	// Record the commit decision as EndTxn's first step would, then stop.
+	tm := b.txns.get("tx-decided")
+	tm.mu.Lock()
+	tm.state = 2 // PrepareCommit
+	if err := b.txns.persistLocked(ctx, tm); err != nil {
+		t.Fatal(err)
+	}
+	tm.mu.Unlock()
+	cl.Close()
+	b.Close()
+
+	b2 := startBroker(t, withDir)
+	recs := consumeAll(t, ctx, b2.Addr(), "decided", true)
+	if len(recs) != 1 || string(recs[0].Value) != "decided" {
+		t.Fatalf("read_committed after restart saw %d records, want the committed one", len(recs))
+	}
+	if p := b2.topics.partition("decided", 0); p.lastStableOffset() != p.log.EndOffset() {
+		t.Errorf("last stable offset %d, log end %d: the transaction is still open", p.lastStableOffset(), p.log.EndOffset())
+	}
+}
