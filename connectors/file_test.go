@@ -51,12 +51,13 @@ func TestFileSourceToFileSinkAcrossRestart(t *testing.T) {
 	if got := lines(out); !slices.Equal(got, want) {
 		t.Fatalf("sink file has %d lines, want %d; first %q", len(got), len(want), got[:min(3, len(got))])
 	}
-	offs, err := w.Offsets("local-file-source")
-	if err != nil || len(offs) != 1 || offs[0].Offset["line"] != int64(100) {
-		t.Fatalf("source offsets = %v, %v", offs, err)
-	}
-	offs, err = w.Offsets("local-file-sink")
-	if err != nil || len(offs) != 1 || offs[0].Offset["kafka_offset"] != int64(100) {
-		t.Fatalf("sink offsets = %v, %v", offs, err)
-	}
+	// Offsets are committed on the flush interval, a little after the data.
+	waitFor(t, 10*time.Second, "source offsets at line 100", func() bool {
+		offs, err := w.Offsets("local-file-source")
+		return err == nil && len(offs) == 1 && offs[0].Offset["line"] == int64(100)
+	})
+	waitFor(t, 10*time.Second, "sink offsets at 100", func() bool {
+		offs, err := w.Offsets("local-file-sink")
+		return err == nil && len(offs) == 1 && offs[0].Offset["kafka_offset"] == int64(100)
+	})
 }
