@@ -97,6 +97,8 @@ func (b *Broker) compactAll() {
 			if b.ctx.Err() != nil {
 				return
 			}
+			cfg.UpTo = max(p.lastStableOffset(), 1)
+			cfg.Aborted = p.isAborted
 			_, err := p.log.Compact(cfg)
 			switch {
 			case err == nil, errors.Is(err, storage.ErrClosed), errors.Is(err, context.Canceled):

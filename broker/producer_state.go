@@ -218,6 +218,20 @@ func (p *partition) lastStableOffset() int64 {
 	return lso
 }
 
+// isAborted reports whether offset of producer pid lies in an aborted
+// transaction (the cleaner drops such records).
+func (p *partition) isAborted(pid, offset int64) bool {
+	ps := &p.producers
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	for _, a := range ps.aborted {
+		if a.ProducerID == pid && a.First <= offset && offset <= a.Last {
+			return true
+		}
+	}
+	return false
+}
+
 // abortedBetween returns the aborted transactions that overlap offsets
 // [from, to), which a read_committed consumer must skip.
 func (p *partition) abortedBetween(from, to int64) []abortedTxn {

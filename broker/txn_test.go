@@ -351,3 +351,51 @@ func TestTransactionDecidedBeforeCrashIsCompleted(t *testing.T) {
 		t.Errorf("last stable offset %d, log end %d: the transaction is still open", p.lastStableOffset(), p.log.EndOffset())
 	}
 }
+
+// TestCompactionDropsAbortedTransactions: on a compacted topic, a value
+// written by an aborted transaction neither survives compaction nor
+// shadows the committed value of its key, and compaction stops at the last
+// stable offset.
+func TestCompactionDropsAbortedTransactions(t *testing.T) {
+	b := startBroker(t, groupTestConfig)
+	ctx := testCtx(t)
+	adm := kadm.NewClient(newKgo(t, b.Addr()))
+	if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{
+		"cleanup.policy":            kadm.StringPtr("compact"),
+		"segment.bytes":             kadm.StringPtr("1024"),
+		"min.cleanable.dirty.ratio": kadm.StringPtr("0.01"),
+	}, "compacted-txn"); err != nil {
+		t.Fatal(err)
+	}
+	plain := newKgo(t, b.Addr(), kgo.DefaultProduceTopic("compacted-txn"))
+	put := func(k, v string) {
+		if err := plain.ProduceSync(ctx, &kgo.Record{Key: []byte(k), Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("k", "committed")
+	tx := newKgo(t, b.Addr(), kgo.TransactionalID("tx-compact"), kgo.DefaultProduceTopic("compacted-txn"))
+	if err := tx.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.ProduceSync(ctx, &kgo.Record{Key: []byte("k"), Value: []byte("aborted")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 { // roll segments past the transaction
+		put(fmt.Sprintf("filler-%d", i), string(make([]byte, 100)))
+	}
+	b.compactAll()
+
+	var values []string
+	for _, r := range consumeAll(t, ctx, b.Addr(), "compacted-txn", false) {
+		if string(r.Key) == "k" {
+			values = append(values, string(r.Value))
+		}
+	}
+	if len(values) != 1 || values[0] != "committed" {
+		t.Errorf("after compaction key k has values %q, want only the committed one", values)
+	}
+}

@@ -121,6 +121,14 @@ type CompactConfig struct {
 	DeleteRetentionMs  int64   // delete.retention.ms
 	MinCompactionLagMs int64   // min.compaction.lag.ms
 	MinCleanableRatio  float64 // min.cleanable.dirty.ratio; 0 cleans whenever anything is dirty
+	// UpTo, when positive, limits the pass to segments that end at or below it: the broker
+	// passes the last stable offset, so records of open transactions are never cleaned (as
+	// Kafka's cleaner stops at the first unstable offset).
+	UpTo int64
+	// Aborted, if set, says whether the batch of producerID at offset belongs to an aborted
+	// transaction; such records neither shadow older values of their keys nor survive the
+	// pass (Kafka's cleaner removes aborted transactional data the same way).
+	Aborted func(producerID, offset int64) bool
 	// Stop, when closed, aborts the pass at the next segment with context.Canceled (shutdown).
 	Stop <-chan struct{}
 }
@@ -176,7 +184,8 @@ func (l *Log) Compact(cfg CompactConfig) (CompactResult, error) {
 		d++
 	}
 	k := d
-	for k < len(snaps) && !(cfg.MinCompactionLagMs > 0 && snaps[k].maxTs > now-cfg.MinCompactionLagMs) {
+	for k < len(snaps) && !(cfg.MinCompactionLagMs > 0 && snaps[k].maxTs > now-cfg.MinCompactionLagMs) &&
+		!(cfg.UpTo > 0 && snaps[k].end > cfg.UpTo) {
 		k++
 	}
 	if k == d {
@@ -205,7 +214,7 @@ func (l *Log) Compact(cfg CompactConfig) (CompactResult, error) {
 			k = i
 			break
 		}
-		if err := l.mapKeys(snaps[i], keys); err != nil {
+		if err := l.mapKeys(snaps[i], keys, cfg); err != nil {
 			return res, err
 		}
 	}
@@ -481,9 +490,9 @@ func isControl(batch []byte) bool {
 	return binary.BigEndian.Uint16(batch[offAttributes:])&controlBit != 0
 }
 
-func (l *Log) mapKeys(s segSnap, keys *offsetMap) error {
+func (l *Log) mapKeys(s segSnap, keys *offsetMap, cfg CompactConfig) error {
 	return eachBatch(s, func(batch []byte, pos int64) error {
-		if isControl(batch) {
+		if isControl(batch) || isAbortedBatch(batch, cfg) {
 			return nil
 		}
 		recs, err := batchRecordsSection(batch)
@@ -515,6 +524,10 @@ func (l *Log) writeCleaned(g []segSnap, end int64, keys *offsetMap, firstDirty, 
 		res.BytesRead += s.size
 		err := eachBatch(s, func(batch []byte, pos int64) error {
 			out := batch
+			if isAbortedBatch(batch, cfg) {
+				res.RecordsRead += int64(binary.BigEndian.Uint32(batch[57:]))
+				return nil
+			}
 			if !isControl(batch) {
 				recs, err := batchRecordsSection(batch)
 				if err != nil {
@@ -588,4 +601,13 @@ func (l *Log) writeCleaned(g []segSnap, end int64, keys *offsetMap, firstDirty, 
 	seg.indexDone = true
 	res.BytesWritten += seg.size
 	return seg, nil
+}
+
+// isAbortedBatch reports whether batch is transactional data of an aborted
+// transaction, per cfg.Aborted.
+func isAbortedBatch(batch []byte, cfg CompactConfig) bool {
+	if cfg.Aborted == nil || len(batch) < batchHeaderSize || binary.BigEndian.Uint16(batch[21:])&0x10 == 0 {
+		return false
+	}
+	return cfg.Aborted(int64(binary.BigEndian.Uint64(batch[43:])), int64(binary.BigEndian.Uint64(batch)))
 }
