@@ -106,6 +106,14 @@ func handleProduce(c *conn, kreq kmsg.Request, r *reply) {
 	switch {
 	case req.Acks == 0:
 		r.resp = nil
+		for _, st := range resp.Topics {
+			for _, sp := range st.Partitions {
+				if sp.ErrorCode != 0 {
+					c.log.Debug("closing connection after a failed acks=0 produce", "topic", st.Topic, "partition", sp.Partition, "error_code", sp.ErrorCode)
+					r.closeConn = true
+				}
+			}
+		}
 	case len(toSync) == 1:
 		ps := toSync[0]
 		r.complete = func(ctx context.Context) {

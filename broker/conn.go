@@ -63,6 +63,10 @@ type reply struct {
 	// complete, if set, runs on the writer goroutine before resp is
 	// encoded; it may block (fsync, long poll) and may fill in resp.
 	complete func(ctx context.Context)
+	// closeConn closes the connection once the replies before this one
+	// are written: how an acks=0 producer learns that a produce failed,
+	// as in Kafka.
+	closeConn bool
 	// write, if set, writes the whole response frame itself (fetch
 	// responses, whose records go to the socket from the segment files).
 	write func(ctx context.Context, h requestHeader, w *bufio.Writer, nc net.Conn) error
@@ -163,6 +167,9 @@ func readFrame(r io.Reader, n int) ([]byte, error) {
 
 // handle decodes one request and runs its synchronous part.
 func (c *conn) handle(body []byte) (*reply, error) {
+	if len(body) < 8 {
+		return nil, fmt.Errorf("request of %d bytes is shorter than a header: %w", len(body), errCloseConn)
+	}
 	var h requestHeader
 	h.key = int16(binary.BigEndian.Uint16(body[0:]))
 	h.version = int16(binary.BigEndian.Uint16(body[2:]))
@@ -258,6 +265,12 @@ func (c *conn) writeLoop() {
 				c.fail(werr)
 				continue
 			}
+		}
+		if r.closeConn {
+			bw.Flush()
+			werr = errCloseConn
+			c.fail(werr)
+			continue
 		}
 		if r.complete != nil {
 			r.complete(c.b.ctx)
