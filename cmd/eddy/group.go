@@ -248,12 +248,7 @@ func newGroupDeleteCommand(cf *clientFlags) *cobra.Command {
 				out = append(out, deleted{Group: name, Error: errString(err)})
 				t.row(name, status(err))
 			}
-			if cf.json() {
-				err = writeJSON(cmd.OutOrStdout(), out)
-			} else {
-				err = t.write(cmd.OutOrStdout())
-			}
-			if err != nil {
+			if err := cf.emit(cmd, out, t); err != nil {
 				return err
 			}
 			return failures(failed, len(args), "group deletions", firstErr)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/spf13/cobra"
+
 	"encoding/json"
 	"fmt"
 	"io"
@@ -61,4 +63,12 @@ func status(err error) string {
 		return "OK"
 	}
 	return err.Error()
+}
+
+// emit writes v as JSON or t as a table, as -o asks.
+func (cf *clientFlags) emit(cmd *cobra.Command, v any, t *table) error {
+	if cf.json() {
+		return writeJSON(cmd.OutOrStdout(), v)
+	}
+	return t.write(cmd.OutOrStdout())
 }

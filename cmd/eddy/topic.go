@@ -153,12 +153,7 @@ Topic settings use Kafka's names (retention.ms, cleanup.policy, segment.bytes, .
 				}
 				t.row(name, r.NumPartitions, st)
 			}
-			if cf.json() {
-				err = writeJSON(cmd.OutOrStdout(), out)
-			} else {
-				err = t.write(cmd.OutOrStdout())
-			}
-			if err != nil {
+			if err := cf.emit(cmd, out, t); err != nil {
 				return err
 			}
 			return failures(failed, len(args), "topic creations", firstErr)
@@ -449,12 +444,7 @@ func newTopicDeleteCommand(cf *clientFlags) *cobra.Command {
 				out = append(out, deleted{Topic: name, Error: errString(err)})
 				t.row(name, status(err))
 			}
-			if cf.json() {
-				err = writeJSON(cmd.OutOrStdout(), out)
-			} else {
-				err = t.write(cmd.OutOrStdout())
-			}
-			if err != nil {
+			if err := cf.emit(cmd, out, t); err != nil {
 				return err
 			}
 			return failures(failed, len(args), "topic deletions", firstErr)
@@ -516,12 +506,7 @@ before and after may land on different partitions.`,
 				out = append(out, grown{Topic: name, Partitions: n, Error: errString(err)})
 				t.row(name, n, status(err))
 			}
-			if cf.json() {
-				err = writeJSON(cmd.OutOrStdout(), out)
-			} else {
-				err = t.write(cmd.OutOrStdout())
-			}
-			if err != nil {
+			if err := cf.emit(cmd, out, t); err != nil {
 				return err
 			}
 			return failures(failed, len(args), "partition changes", firstErr)
@@ -609,12 +594,7 @@ named are left as they are. Changes apply at once, without a restart.`,
 				}
 				t.row(name, st)
 			}
-			if cf.json() {
-				err = writeJSON(cmd.OutOrStdout(), out)
-			} else {
-				err = t.write(cmd.OutOrStdout())
-			}
-			if err != nil {
+			if err := cf.emit(cmd, out, t); err != nil {
 				return err
 			}
 			return failures(failed, len(args), "config changes", firstErr)
