@@ -30,6 +30,8 @@ import (
 //	PUT    /connectors/{name}/stop               202
 //	POST   /connectors/{name}/restart[?includeTasks=&onlyFailed=]  204, or 202 with status
 //	GET    /connectors/{name}/offsets
+//	PATCH  /connectors/{name}/offsets            alter (connector must be STOPPED)
+//	DELETE /connectors/{name}/offsets            reset (connector must be STOPPED)
 //	GET    /connector-plugins[?connectorsOnly=]
 //	GET    /connector-plugins/{class}/config
 //	PUT    /connector-plugins/{class}/config/validate
@@ -80,6 +82,27 @@ func (w *Worker) Handler() http.Handler {
 	mux.HandleFunc("GET /connectors/{name}/offsets", w.withName(func(rw http.ResponseWriter, r *http.Request, name string) {
 		offs, err := w.Offsets(name)
 		reply(rw, http.StatusOK, map[string]any{"offsets": offs}, err)
+	}))
+	mux.HandleFunc("PATCH /connectors/{name}/offsets", w.withName(func(rw http.ResponseWriter, r *http.Request, name string) {
+		var body struct {
+			Offsets []struct {
+				Partition map[string]any `json:"partition"`
+				Offset    map[string]any `json:"offset"`
+			} `json:"offsets"`
+		}
+		if !decodeBody(rw, r, &body) {
+			return
+		}
+		offs := make([]Offset, 0, len(body.Offsets))
+		for _, o := range body.Offsets {
+			offs = append(offs, Offset{Partition: numbersMap(o.Partition), Offset: numbersMap(o.Offset)})
+		}
+		reply(rw, http.StatusOK, map[string]string{"message": "The offsets for this connector have been altered successfully"},
+			w.AlterOffsets(name, offs))
+	}))
+	mux.HandleFunc("DELETE /connectors/{name}/offsets", w.withName(func(rw http.ResponseWriter, r *http.Request, name string) {
+		reply(rw, http.StatusOK, map[string]string{"message": "The offsets for this connector have been reset successfully"},
+			w.ResetOffsets(name))
 	}))
 	mux.HandleFunc("GET /connector-plugins", w.listPlugins)
 	mux.HandleFunc("GET /connector-plugins/{class}/config", w.pluginConfig)
@@ -286,6 +309,20 @@ func (w *Worker) putConfig(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Location", "/connectors/"+name)
 	}
 	reply(rw, status, info, err)
+}
+
+// numbersMap turns JSON's float64 integers into int64, as offsets read
+// from the offsets topic have them.
+func numbersMap(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	for k, v := range m {
+		if f, ok := v.(float64); ok && f == float64(int64(f)) {
+			m[k] = int64(f)
+		}
+	}
+	return m
 }
 
 func (w *Worker) postRestart(rw http.ResponseWriter, r *http.Request, name string) {

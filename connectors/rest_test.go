@@ -159,8 +159,22 @@ func TestRESTAPI(t *testing.T) {
 	expect(t, "POST", u+"/connectors/src/tasks/0/restart", "", 204)
 	waitFor(t, 10*time.Second, "RUNNING after restart", func() bool { c, tk := status(); return c == "RUNNING" && tk == "RUNNING" })
 
+	// Offsets change only while the connector is stopped (KIP-875).
+	patch := `{"offsets":[{"partition":{"filename":"` + in + `"},"offset":{"position":2,"line":1}}]}`
+	expectError(t, "PATCH", u+"/connectors/src/offsets", patch, 400, "must be in the STOPPED state")
 	expect(t, "PUT", u+"/connectors/src/stop", "", 202)
 	waitFor(t, 10*time.Second, "STOPPED", func() bool { c, _ := status(); return c == "STOPPED" })
+	if m := expect(t, "PATCH", u+"/connectors/src/offsets", patch, 200).(map[string]any); !strings.Contains(m["message"].(string), "altered successfully") {
+		t.Fatalf("PATCH offsets = %v", m)
+	}
+	o := expect(t, "GET", u+"/connectors/src/offsets", "", 200).(map[string]any)["offsets"].([]any)
+	if len(o) != 1 || o[0].(map[string]any)["offset"].(map[string]any)["line"] != float64(1) {
+		t.Fatalf("offsets after PATCH = %v", o)
+	}
+	expect(t, "DELETE", u+"/connectors/src/offsets", "", 200)
+	if o := expect(t, "GET", u+"/connectors/src/offsets", "", 200).(map[string]any)["offsets"].([]any); len(o) != 0 {
+		t.Fatalf("offsets after DELETE = %v", o)
+	}
 	expect(t, "PUT", u+"/connectors/src/resume", "", 202)
 	waitFor(t, 10*time.Second, "RUNNING after stop", func() bool { c, tk := status(); return c == "RUNNING" && tk == "RUNNING" })
 

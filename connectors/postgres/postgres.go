@@ -17,7 +17,9 @@
 // value goes to the column named by value.column (default "value"). With
 // pk.mode=record_key a map key gives the pk.fields columns; a scalar key
 // goes to the single pk.fields column (default "id"). pk.mode=kafka uses
-// __connect_topic, __connect_partition and __connect_offset.
+// __connect_topic, __connect_partition and __connect_offset. With
+// delete.enabled=true (and pk.mode=record_key) a record with a null value
+// deletes the row of its key.
 //
 // Each Put is written in one transaction, so Flush has nothing left to do:
 // offsets are committed only for records already committed in PostgreSQL.
@@ -62,6 +64,8 @@ var Config = connectors.NewConfigDef().
 		Doc: "Primary key column names (for record_key with a scalar key: one name, default id)."}).
 	Define(connectors.ConfigKey{Name: "auto.create", Type: connectors.Boolean, Default: "false", Importance: connectors.Medium,
 		Doc: "Create the table from the first record's fields when it does not exist."}).
+	Define(connectors.ConfigKey{Name: "delete.enabled", Type: connectors.Boolean, Default: "false", Importance: connectors.Medium,
+		Doc: "Delete the row of a record with a null value (a tombstone); needs pk.mode=record_key."}).
 	Define(connectors.ConfigKey{Name: "value.column", Type: connectors.String, Default: "value", Importance: connectors.Low,
 		Doc: "Eddy: the column receiving values that are not maps."})
 
@@ -94,6 +98,7 @@ type Task struct {
 	pkFields    []string
 	autoCreate  bool
 	valueColumn string
+	deletes     bool
 
 	conn    *pgx.Conn
 	created map[string]bool // tables known to exist
@@ -143,6 +148,7 @@ func (t *Task) Start(ctx context.Context, cfg connectors.Config, tc *connectors.
 	t.pkFields = cfg.List("pk.fields")
 	t.autoCreate = cfg.Bool("auto.create")
 	t.valueColumn = cfg.String("value.column")
+	t.deletes = cfg.Bool("delete.enabled")
 	t.created = map[string]bool{}
 	switch t.pkMode {
 	case "kafka":
@@ -155,6 +161,9 @@ func (t *Task) Start(ctx context.Context, cfg connectors.Config, tc *connectors.
 		if len(t.pkFields) == 0 {
 			return errors.New("pk.mode=record_value needs pk.fields")
 		}
+	}
+	if t.deletes && t.pkMode != "record_key" {
+		return errors.New("delete.enabled=true needs pk.mode=record_key")
 	}
 	if t.upsert && t.pkMode == "none" {
 		return errors.New("insert.mode=upsert needs a primary key: set pk.mode")
@@ -176,13 +185,17 @@ func (t *Task) connect(ctx context.Context) error {
 
 // row is one record as columns.
 type row struct {
-	table string
-	cols  map[string]any
+	table  string
+	cols   map[string]any
+	delete bool // a tombstone: delete the row with cols' key
 }
 
 func (t *Task) toRow(r connectors.Record) (row, error) {
 	cols := map[string]any{}
-	if m, ok := r.Value.(map[string]any); ok {
+	del := t.deletes && r.Value == nil
+	if del {
+		// only the key columns, filled in below
+	} else if m, ok := r.Value.(map[string]any); ok {
 		for k, v := range m {
 			cols[k] = v
 		}
@@ -214,7 +227,7 @@ func (t *Task) toRow(r connectors.Record) (row, error) {
 			cols[k] = string(b)
 		}
 	}
-	return row{table: strings.ReplaceAll(t.tableFormat, "${topic}", r.Topic), cols: cols}, nil
+	return row{table: strings.ReplaceAll(t.tableFormat, "${topic}", r.Topic), cols: cols, delete: del}, nil
 }
 
 func sqlType(v any) string {
@@ -285,6 +298,15 @@ func quoteList(cols []string) string {
 // statement builds the INSERT (or upsert) of r.
 func (t *Task) statement(r row) (string, []any) {
 	cols := sortedCols(r.cols)
+	if r.delete {
+		conds := make([]string, len(t.pkFields))
+		args := make([]any, len(t.pkFields))
+		for i, c := range t.pkFields {
+			conds[i] = fmt.Sprintf("%s = $%d", pgx.Identifier{c}.Sanitize(), i+1)
+			args[i] = r.cols[c]
+		}
+		return fmt.Sprintf("DELETE FROM %s WHERE %s", pgx.Identifier{r.table}.Sanitize(), strings.Join(conds, " AND ")), args
+	}
 	ph := make([]string, len(cols))
 	args := make([]any, len(cols))
 	for i, c := range cols {
@@ -324,6 +346,9 @@ func (t *Task) Put(ctx context.Context, records []connectors.Record) error {
 	}
 	err := pgx.BeginFunc(ctx, t.conn, func(tx pgx.Tx) error {
 		for _, r := range rows {
+			if r.delete {
+				continue
+			}
 			if err := t.createTable(ctx, tx, r); err != nil {
 				return err
 			}
