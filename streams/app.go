@@ -89,6 +89,7 @@ type App struct {
 	processed atomic.Int64
 	commits   atomic.Int64
 	atCommit  atomic.Int64 // processed as of the last commit
+	late      atomic.Int64 // records dropped by windowed operations
 }
 
 type runningTask struct {
@@ -145,6 +146,13 @@ func NewApp(t *Topology, cfg Config) (*App, error) {
 
 // Processed is the number of input records processed so far.
 func (a *App) Processed() int64 { return a.processed.Load() }
+
+// LateRecordsDropped counts the records that windowed aggregations and
+// stream-stream joins dropped because they arrived after their window had
+// closed (stream time past the window's end plus its grace period). Like
+// Kafka Streams' dropped-records metric, a record of hopping or sliding
+// windows counts once for each closed window it would have updated.
+func (a *App) LateRecordsDropped() int64 { return a.late.Load() }
 
 // Commits is the number of offset commits so far.
 func (a *App) Commits() int64 { return a.commits.Load() }
@@ -423,6 +431,11 @@ func (e appEnv) openStore(t *task, spec *storeSpec) (*state.Store, error) {
 
 func (e appEnv) deserializationError(t *task, r *rawRecord, err error) error {
 	return handleDeserializationError(e.a.cfg.OnDeserializationError, e.a.cfg.DeadLetterTopic, e.a.log, t, r, err)
+}
+
+func (e appEnv) lateRecord(t *task, op string, ts time.Time, attrs ...any) {
+	e.a.late.Add(1)
+	logLateRecord(e.a.log, t, op, ts, attrs)
 }
 
 // handler is the app's sarama.ConsumerGroupHandler.

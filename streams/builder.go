@@ -50,6 +50,8 @@ type node struct {
 	sink   topicRef // kindSink
 	stores []string
 	build  func(t *task) error
+	// window is set on windowed aggregations, for Suppress.
+	window *windowInfo
 }
 
 // storeSpec is a named state store of the topology. open wraps the task's

@@ -36,6 +36,7 @@ type localEngine struct {
 	queue   []rawRecord
 	wall    time.Time
 	offsets map[string]int64
+	late    int64
 }
 
 type localReader struct {
@@ -95,6 +96,13 @@ func (e *localEngine) openStore(t *task, spec *storeSpec) (*state.Store, error) 
 func (e *localEngine) deserializationError(t *task, r *rawRecord, err error) error {
 	return handleDeserializationError(ErrorPolicy(e.cfg.OnError), e.cfg.DeadLetterTopic, e.log, t, r, err)
 }
+
+func (e *localEngine) lateRecord(t *task, op string, ts time.Time, attrs ...any) {
+	e.late++
+	logLateRecord(e.log, t, op, ts, attrs)
+}
+
+func (e *localEngine) LateRecordsDropped() int64 { return e.late }
 
 func (e *localEngine) Pipe(topic string, key, value []byte, ts time.Time, headers []testhook.Header) error {
 	if _, ok := e.readers[topic]; !ok {

@@ -74,6 +74,7 @@ func sourceFunc[K, V any](t *task, keys state.Serde[K], values state.Serde[V], t
 		if ts != nil {
 			r.Timestamp = ts(r)
 		}
+		t.observe(r.Timestamp)
 		return next(r)
 	}
 }

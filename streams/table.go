@@ -25,6 +25,10 @@ type Materialized[K, V any] struct {
 	Name   string
 	Keys   state.Serde[K]
 	Values state.Serde[V]
+	// Retention is how long a window or session store keeps windows,
+	// measured back from stream time (zero: the window size plus the grace
+	// period, the least it may be). Key-value stores ignore it.
+	Retention time.Duration
 }
 
 // StoreName is the name of the store materializing t, or "" when t is
@@ -65,6 +69,7 @@ func TableFrom[K, V any](b *Builder, topic string, c Consumed[K, V], m Materiali
 			if c.Timestamp != nil {
 				ts = c.Timestamp(Record[K, V]{Key: k, Value: v, Timestamp: ts, Headers: raw.headers})
 			}
+			t.observe(ts)
 			return out.emit(k, v, raw.value == nil, ts)
 		}
 		return nil

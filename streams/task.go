@@ -38,6 +38,9 @@ type taskEnv interface {
 	// deserializationError decides what happens to a record that cannot be
 	// decoded: nil skips it, an error stops the task.
 	deserializationError(t *task, r *rawRecord, err error) error
+	// lateRecord counts a record that a windowed operation dropped because
+	// its window had closed, and logs it at debug level.
+	lateRecord(t *task, op string, ts time.Time, attrs ...any)
 }
 
 // task runs one sub-topology over one partition of its inputs. Its methods
@@ -52,9 +55,15 @@ type task struct {
 	stores  map[string]*taskStore
 	puncts  []*punctuation
 	closers []func() error // custom processors' Close
+	// onStreamTime are called after a record that advanced stream time
+	// (suppression buffers, outer joins emit what has closed).
+	onStreamTime []func(now time.Time) error
 
 	// The record being processed.
-	cur        *rawRecord
+	cur *rawRecord
+	// streamTime is Kafka Streams' stream time: the largest timestamp of
+	// the records the task has read, after timestamp extraction (sources
+	// call observe).
 	streamTime time.Time
 }
 
@@ -97,15 +106,33 @@ func (t *task) process(r *rawRecord, ref topicRef) error {
 		return fmt.Errorf("streams: task %s has no source for topic %s", t.id, r.topic)
 	}
 	t.cur = r
-	if r.timestamp.After(t.streamTime) {
-		t.streamTime = r.timestamp
-	}
+	before := t.streamTime
 	err := src(r)
 	t.cur = nil
 	if err != nil {
 		return err
 	}
+	if t.streamTime.After(before) {
+		for _, f := range t.onStreamTime {
+			if err := f(t.streamTime); err != nil {
+				return err
+			}
+		}
+	}
 	return t.punctuate(StreamTime, t.streamTime)
+}
+
+// observe advances stream time to ts, the (extracted) timestamp of a record
+// the task has just read.
+func (t *task) observe(ts time.Time) {
+	if ts.After(t.streamTime) {
+		t.streamTime = ts
+	}
+}
+
+// lateRecord counts and logs a record dropped by a windowed operation.
+func (t *task) lateRecord(op string, ts time.Time, attrs ...any) {
+	t.env.lateRecord(t, op, ts, attrs...)
 }
 
 // close closes the task's stores without committing.

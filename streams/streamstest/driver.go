@@ -64,6 +64,11 @@ func (d *Driver) AdvanceWallClock(by time.Duration) error { return d.e.AdvanceWa
 // StreamTime is the largest record timestamp seen by any task.
 func (d *Driver) StreamTime() time.Time { return d.e.StreamTime() }
 
+// LateRecordsDropped counts the records that windowed aggregations and
+// stream-stream joins dropped because their window had closed (see
+// streams.App.LateRecordsDropped).
+func (d *Driver) LateRecordsDropped() int64 { return d.e.LateRecordsDropped() }
+
 // InternalTopic returns the run-time name of an internal topic ("<name>"
 // as Describe shows it becomes "<application id>-<name>").
 func (d *Driver) InternalTopic(name string) string { return d.cfg.ApplicationID + "-" + name }
@@ -79,6 +84,34 @@ func KeyValueStore[K, V any](d *Driver, name string) (*state.KeyValueStore[K, V]
 		return nil, &wrongType{name: name, got: s}
 	}
 	return kv, nil
+}
+
+// WindowStore returns the store name of a time or sliding windowed
+// aggregation, whose values carry the largest timestamp aggregated into
+// them (Kafka Streams' timestamped window store).
+func WindowStore[K, V any](d *Driver, name string) (*state.WindowStore[K, streams.ValueAndTimestamp[V]], error) {
+	s, err := d.e.Store(name)
+	if err != nil {
+		return nil, err
+	}
+	ws, ok := s.(*state.WindowStore[K, streams.ValueAndTimestamp[V]])
+	if !ok {
+		return nil, &wrongType{name: name, got: s}
+	}
+	return ws, nil
+}
+
+// SessionStore returns the store name of a session windowed aggregation.
+func SessionStore[K, V any](d *Driver, name string) (*state.SessionStore[K, V], error) {
+	s, err := d.e.Store(name)
+	if err != nil {
+		return nil, err
+	}
+	ss, ok := s.(*state.SessionStore[K, V])
+	if !ok {
+		return nil, &wrongType{name: name, got: s}
+	}
+	return ss, nil
 }
 
 type wrongType struct {

@@ -37,6 +37,8 @@ type Engine interface {
 	Store(name string) (any, error)
 	AdvanceWallClock(d time.Duration) error
 	StreamTime() time.Time
+	// LateRecordsDropped counts records dropped by windowed operations.
+	LateRecordsDropped() int64
 	Close() error
 }
 
