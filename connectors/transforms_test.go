@@ -164,3 +164,28 @@ func TestConfigDef(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// Kafka's quickstart connect-standalone.properties is understood.
+func TestWorkerConfigFromProperties(t *testing.T) {
+	cfg, rest, ignored, err := WorkerConfigFromProperties(WorkerConfig{}, map[string]string{
+		"bootstrap.servers":              "localhost:9092",
+		"key.converter":                  "org.apache.kafka.connect.json.JsonConverter",
+		"value.converter":                "org.apache.kafka.connect.json.JsonConverter",
+		"key.converter.schemas.enable":   "true",
+		"value.converter.schemas.enable": "false",
+		"offset.storage.file.filename":   "/tmp/connect.offsets",
+		"offset.flush.interval.ms":       "10000",
+		"listeners":                      "HTTP://:8083",
+		"plugin.path":                    "libs/connect-file-4.0.0.jar",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Brokers) != 1 || cfg.Brokers[0] != "localhost:9092" || cfg.OffsetFlushInterval != 10*time.Second ||
+		cfg.ValueConverterProps["schemas.enable"] != "false" || cfg.KeyConverter != JSONConverterClass || rest != ":8083" {
+		t.Fatalf("cfg %+v, rest %q", cfg, rest)
+	}
+	if len(ignored) != 2 {
+		t.Fatalf("ignored = %v", ignored)
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,6 +31,7 @@ func newConnectCommand() *cobra.Command {
 		dataDir       string
 		workerID      string
 		groupID       string
+		workerConfig  string
 		flush         time.Duration
 		keyConverter  string
 		valConverter  string
@@ -54,19 +56,47 @@ Connector configs, target states, statuses and source offsets live in the
 topics connect-configs, connect-status and connect-offsets, so a restarted
 worker brings back its connectors where they were. Connector configuration
 files given as arguments (Kafka's .properties, or JSON as POSTed to
-/connectors) are created at start when absent, as connect-standalone does.
+/connectors) are created at start when absent, as connect-standalone does;
+--worker-config reads Kafka's worker properties (bootstrap.servers,
+group.id, key.converter, value.converter, *.converter.schemas.enable,
+offset.flush.interval.ms, listeners, the *.storage.topic names), so Kafka's
+quickstart runs as is.
 
 Built-in connectors: FileStreamSource and FileStreamSink (Kafka's configs),
 DatagenSource (page views, orders, users), HttpSource (webhooks),
 HttpSink and PostgresSink.`,
 		Example: `  eddy connect --rest 127.0.0.1:8083 --data-dir /tmp/eddy-connect
   eddy connect --rest 127.0.0.1:8083 --brokers 127.0.0.1:9092 connect-file-source.properties
+  eddy connect --worker-config config/connect-standalone.properties \
+    config/connect-file-source.properties config/connect-file-sink.properties
   eddy connect --rest 127.0.0.1:8084 --brokers 127.0.0.1:9092 --group-id connect-cluster
   curl -s -X POST -H 'Content-Type: application/json' localhost:8083/connectors \
     -d '{"name":"gen","config":{"connector.class":"DatagenSource","quickstart":"pageviews"}}'
   curl -s localhost:8083/connectors/gen/status`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			wcfg := connectors.WorkerConfig{Logger: slog.Default()}
+			if workerConfig != "" {
+				props, err := broker.ReadProperties(workerConfig)
+				if err != nil {
+					return err
+				}
+				var restProp string
+				var ignored []string
+				wcfg, restProp, ignored, err = connectors.WorkerConfigFromProperties(wcfg, props)
+				if err != nil {
+					return fmt.Errorf("%s: %w", workerConfig, err)
+				}
+				for _, k := range ignored {
+					slog.Warn("ignoring worker setting", "setting", k, "file", workerConfig)
+				}
+				if restProp != "" && !cmd.Flags().Changed("rest") {
+					rest = restProp
+				}
+				if len(wcfg.Brokers) > 0 && !cmd.Flags().Changed("brokers") && !cmd.Flags().Changed("data-dir") {
+					brokers = strings.Join(wcfg.Brokers, ",")
+				}
+			}
 			var configs []map[string]string
 			for _, path := range args {
 				c, err := readConnectorConfig(path)
@@ -91,19 +121,34 @@ HttpSink and PostgresSink.`,
 			if err != nil {
 				return fmt.Errorf("--rest %s: %w", rest, err)
 			}
-			if workerID == "" {
-				workerID = ln.Addr().String()
+			// Flags given on the command line win over --worker-config.
+			set := cmd.Flags().Changed
+			wcfg.Brokers = strings.Split(brokers, ",")
+			if workerID != "" || wcfg.WorkerID == "" {
+				wcfg.WorkerID = cmp.Or(workerID, ln.Addr().String())
 			}
-			convProps := map[string]string{"schemas.enable": fmt.Sprint(schemasEnable)}
-			w, err := connectors.NewWorker(ctx, connectors.WorkerConfig{
-				Brokers:             strings.Split(brokers, ","),
-				WorkerID:            workerID,
-				GroupID:             groupID,
-				OffsetFlushInterval: flush,
-				KeyConverter:        keyConverter, KeyConverterProps: convProps,
-				ValueConverter: valConverter, ValueConverterProps: convProps,
-				Logger: slog.Default(),
-			})
+			if set("group-id") || wcfg.GroupID == "" {
+				wcfg.GroupID = groupID
+			}
+			if set("offset-flush-interval") || wcfg.OffsetFlushInterval == 0 {
+				wcfg.OffsetFlushInterval = flush
+			}
+			if set("key-converter") || wcfg.KeyConverter == "" {
+				wcfg.KeyConverter = keyConverter
+			}
+			if set("value-converter") || wcfg.ValueConverter == "" {
+				wcfg.ValueConverter = valConverter
+			}
+			for _, m := range []*map[string]string{&wcfg.KeyConverterProps, &wcfg.ValueConverterProps} {
+				if *m == nil {
+					*m = map[string]string{}
+				}
+				if _, ok := (*m)["schemas.enable"]; !ok || set("schemas-enable") {
+					(*m)["schemas.enable"] = fmt.Sprint(schemasEnable)
+				}
+			}
+			workerID = wcfg.WorkerID
+			w, err := connectors.NewWorker(ctx, wcfg)
 			if err != nil {
 				ln.Close()
 				return err
@@ -131,6 +176,7 @@ HttpSink and PostgresSink.`,
 	f.StringVar(&rest, "rest", "127.0.0.1:8083", "host:port of the REST API (Kafka: listeners)")
 	f.StringVar(&brokers, "brokers", "", "comma-separated bootstrap brokers (Kafka: bootstrap.servers); none: run an embedded broker")
 	f.StringVar(&dataDir, "data-dir", "", "data directory of the embedded broker (without --brokers)")
+	f.StringVar(&workerConfig, "worker-config", "", "Kafka Connect worker properties (connect-standalone.properties, connect-distributed.properties); flags win over it")
 	f.StringVar(&groupID, "group-id", "", "distributed mode: workers with the same group id share the connectors' tasks (Kafka: group.id); empty: standalone")
 	f.StringVar(&workerID, "worker-id", "", "this worker's id in statuses; default: the REST address")
 	f.DurationVar(&flush, "offset-flush-interval", 10*time.Second, "how often source offsets are written and sinks flushed and committed (Kafka: offset.flush.interval.ms)")

@@ -24,8 +24,9 @@
 // every line exactly once even when a crash makes the source repeat lines.
 //
 // The sink appends each record's value as a line (strings as they are,
-// other values as JSON) and fsyncs the file on flush, so committed offsets
-// never run ahead of the data on disk.
+// other values as JSON), writing each batch through at once, and fsyncs
+// the file on flush, so committed offsets never run ahead of the data on
+// disk.
 //
 // Importing the package registers both connectors.
 package file
@@ -265,6 +266,11 @@ func (t *SinkTask) Put(ctx context.Context, records []connectors.Record) error {
 			t.w.Write(b)
 		}
 		t.w.WriteByte('\n')
+	}
+	// Write through, as Kafka's sink does, so the lines show at once;
+	// Flush adds the fsync.
+	if err := t.w.Flush(); err != nil {
+		return connectors.Retriable(err)
 	}
 	return nil
 }

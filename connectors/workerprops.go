@@ -1,0 +1,104 @@
+package connectors
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// WorkerProperties lists the Kafka Connect worker settings
+// WorkerConfigFromProperties understands, with what each sets.
+var WorkerProperties = map[string]string{
+	"bootstrap.servers":            "Brokers",
+	"group.id":                     "GroupID (distributed mode)",
+	"config.storage.topic":         "ConfigTopic",
+	"offset.storage.topic":         "OffsetsTopic",
+	"status.storage.topic":         "StatusTopic",
+	"offset.storage.partitions":    "OffsetsPartitions",
+	"status.storage.partitions":    "StatusPartitions",
+	"offset.flush.interval.ms":     "OffsetFlushInterval",
+	"key.converter":                "KeyConverter (key.converter.* configure it)",
+	"value.converter":              "ValueConverter (value.converter.* configure it)",
+	"rest.advertised.host.name":    "WorkerID, with rest.advertised.port",
+	"rest.advertised.port":         "WorkerID, with rest.advertised.host.name",
+	"listeners":                    "the REST address (eddy connect)",
+	"offset.storage.file.filename": "ignored: offsets are kept in offset.storage.topic in both modes",
+	"plugin.path":                  "ignored: plugins are Go packages compiled in",
+}
+
+// WorkerConfigFromProperties reads Kafka Connect worker properties (as in
+// connect-standalone.properties or connect-distributed.properties) over
+// cfg. It returns the REST listener named by listeners (host:port, without
+// the scheme) and the keys it did not use.
+func WorkerConfigFromProperties(cfg WorkerConfig, props map[string]string) (WorkerConfig, string, []string, error) {
+	var rest string
+	var ignored []string
+	advHost, advPort := "", ""
+	for _, k := range sortedKeys(props) {
+		v := strings.TrimSpace(props[k])
+		switch {
+		case k == "bootstrap.servers":
+			cfg.Brokers = splitList(v)
+		case k == "group.id":
+			cfg.GroupID = v
+		case k == "config.storage.topic":
+			cfg.ConfigTopic = v
+		case k == "offset.storage.topic":
+			cfg.OffsetsTopic = v
+		case k == "status.storage.topic":
+			cfg.StatusTopic = v
+		case k == "offset.storage.partitions" || k == "status.storage.partitions":
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil || n < 1 {
+				return cfg, "", nil, fmt.Errorf("%s=%q: want a positive number", k, v)
+			}
+			if k == "offset.storage.partitions" {
+				cfg.OffsetsPartitions = int32(n)
+			} else {
+				cfg.StatusPartitions = int32(n)
+			}
+		case k == "offset.flush.interval.ms":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1 {
+				return cfg, "", nil, fmt.Errorf("%s=%q: want a positive number of milliseconds", k, v)
+			}
+			cfg.OffsetFlushInterval = time.Duration(n) * time.Millisecond
+		case k == "key.converter":
+			cfg.KeyConverter = v
+		case k == "value.converter":
+			cfg.ValueConverter = v
+		case strings.HasPrefix(k, "key.converter."):
+			if cfg.KeyConverterProps == nil {
+				cfg.KeyConverterProps = map[string]string{}
+			}
+			cfg.KeyConverterProps[strings.TrimPrefix(k, "key.converter.")] = v
+		case strings.HasPrefix(k, "value.converter."):
+			if cfg.ValueConverterProps == nil {
+				cfg.ValueConverterProps = map[string]string{}
+			}
+			cfg.ValueConverterProps[strings.TrimPrefix(k, "value.converter.")] = v
+		case k == "rest.advertised.host.name":
+			advHost = v
+		case k == "rest.advertised.port":
+			advPort = v
+		case k == "listeners":
+			first := splitList(v)
+			if len(first) > 0 {
+				l := first[0]
+				if i := strings.Index(l, "://"); i >= 0 {
+					l = l[i+3:]
+				}
+				rest = l
+			}
+		default:
+			ignored = append(ignored, k)
+		}
+	}
+	if advHost != "" && advPort != "" {
+		cfg.WorkerID = advHost + ":" + advPort
+	}
+	sort.Strings(ignored)
+	return cfg, rest, ignored, nil
+}
