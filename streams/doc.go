@@ -26,7 +26,8 @@
 // SelectKey, GroupBy, Aggregate, Join, LeftJoin, Process); table variants
 // carry "Table" in their name (MapTableValues, JoinTables, LeftJoinTables,
 // OuterJoinTables). Options are plain structs whose zero value means the
-// default (Consumed, Produced, Grouped, Materialized, Repartitioned).
+// default (Consumed, Produced, Grouped, Materialized, Repartitioned,
+// StreamJoined, BufferConfig).
 //
 // Serdes are state.Serde values. Where none is given, DefaultSerde picks
 // one from the type: strings, bytes, int64 and float64 have their own
@@ -73,6 +74,47 @@
 //
 // A record that cannot be decoded goes to the ErrorPolicy of the app:
 // fail, log and continue, or a dead-letter topic.
+//
+// # Windows
+//
+// Windowed aggregations group by key and window of event time: the
+// record's Kafka timestamp, or what Consumed.Timestamp extracts. Windowing
+// changes the key type to Windowed[K] (the key with its window's Start and
+// End), so it is done by functions: WindowedBy (TimeWindows: tumbling, or
+// hopping with an Advance), WindowedBySliding (SlidingWindows) and
+// WindowedBySession (SessionWindows). The windowed streams have Count and
+// Reduce methods and the functions AggregateWindowed and AggregateSessions:
+//
+//	perMinute := streams.WindowedBy(views.GroupByKey(streams.Grouped[string, View]{}),
+//		streams.TimeWindows{Size: time.Minute, Grace: 10 * time.Second}).
+//		Count(streams.Materialized[string, int64]{Name: "views-per-minute"})
+//	perMinute.Suppress(streams.UntilWindowCloses(streams.BufferConfig{})).
+//		ToStream().To("views-per-minute", streams.Produced[streams.Windowed[string], int64]{})
+//
+// Stream time is per task, as in Kafka Streams: the largest timestamp the
+// task has read. A window takes records until stream time passes its end
+// plus its grace period; records out of order within that time update the
+// windows they belong to, later ones are dropped, counted
+// (App.LateRecordsDropped, streamstest.Driver.LateRecordsDropped) and
+// logged at debug level. Windowed tables live in window stores (session
+// stores for sessions) whose retention defaults to the window size plus the
+// grace period (Materialized.Retention); every update of a window is passed
+// on with the largest timestamp aggregated into it (a session's end for
+// sessions). A session that a record merges into another is passed on as a
+// deletion. TimeWindowedSerde and SessionWindowedSerde write windowed keys
+// in Kafka Streams' byte layout, so Java consumers can read them.
+//
+// JoinStreams, LeftJoinStreams and OuterJoinStreams join two
+// co-partitioned streams within JoinWindows: records of equal keys whose
+// timestamps are at most Before apart one way and After the other. Left
+// and outer joins pass on records that found no partner once their window
+// has closed.
+//
+// Table.Suppress holds updates back: UntilWindowCloses emits exactly one
+// final result per window, UntilTimeLimit at most one update per key per
+// time limit. Its buffer is bounded by a BufferConfig, which says whether a
+// full buffer fails the app (ShutDownWhenFull, the default) or emits its
+// oldest updates early (EmitEarlyWhenFull, not for UntilWindowCloses).
 //
 // # Processor API
 //
