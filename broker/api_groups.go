@@ -30,7 +30,7 @@ func handleFindCoordinator(c *conn, kreq kmsg.Request, r *reply) {
 	for _, key := range keys {
 		co := kmsg.NewFindCoordinatorResponseCoordinator()
 		co.Key = key
-		co.NodeID, co.Host, co.Port = b.cfg.NodeID, b.advHost, b.advPort
+		co.NodeID, co.Host, co.Port = b.cfg.NodeID, c.lis.advHost, c.lis.advPort
 		switch {
 		case req.CoordinatorType != 0 && req.CoordinatorType != 1:
 			co.ErrorCode = kerr.InvalidRequest.Code

@@ -18,7 +18,7 @@ func handleMetadata(c *conn, kreq kmsg.Request, r *reply) {
 	req := kreq.(*kmsg.MetadataRequest)
 	resp := r.resp.(*kmsg.MetadataResponse)
 	b := c.b
-	resp.Brokers = []kmsg.MetadataResponseBroker{{NodeID: b.cfg.NodeID, Host: b.advHost, Port: b.advPort}}
+	resp.Brokers = []kmsg.MetadataResponseBroker{{NodeID: b.cfg.NodeID, Host: c.lis.advHost, Port: c.lis.advPort}}
 	resp.ClusterID = &b.clusterID
 	resp.ControllerID = b.cfg.NodeID
 	resp.AuthorizedOperations = authorizedOperationsOmitted
@@ -140,5 +140,5 @@ func handleDescribeCluster(c *conn, kreq kmsg.Request, r *reply) {
 	resp.ClusterID = b.clusterID
 	resp.ControllerID = b.cfg.NodeID
 	resp.ClusterAuthorizedOperations = authorizedOperationsOmitted
-	resp.Brokers = []kmsg.DescribeClusterResponseBroker{{NodeID: b.cfg.NodeID, Host: b.advHost, Port: b.advPort}}
+	resp.Brokers = []kmsg.DescribeClusterResponseBroker{{NodeID: b.cfg.NodeID, Host: c.lis.advHost, Port: c.lis.advPort}}
 }

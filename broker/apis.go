@@ -59,6 +59,14 @@ func init() {
 		int16(kmsg.DescribeConfigs):         {0, 4, handleDescribeConfigs},
 		int16(kmsg.AlterConfigs):            {0, 2, handleAlterConfigs},
 		int16(kmsg.IncrementalAlterConfigs): {0, 1, handleIncrementalAlterConfigs},
+
+		int16(kmsg.SASLHandshake):                {0, 1, handleSASLHandshake},
+		int16(kmsg.SASLAuthenticate):             {0, 2, handleSASLAuthenticate},
+		int16(kmsg.DescribeACLs):                 {0, 3, handleDescribeACLs},
+		int16(kmsg.CreateACLs):                   {0, 3, handleCreateACLs},
+		int16(kmsg.DeleteACLs):                   {0, 3, handleDeleteACLs},
+		int16(kmsg.DescribeUserSCRAMCredentials): {0, 0, handleDescribeUserSCRAMCredentials},
+		int16(kmsg.AlterUserSCRAMCredentials):    {0, 0, handleAlterUserSCRAMCredentials},
 	}
 }
 

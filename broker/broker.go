@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strconv"
 	"sync"
 	"time"
 
@@ -19,10 +18,15 @@ import (
 type Broker struct {
 	cfg       Config
 	log       *slog.Logger
-	ln        net.Listener
-	advHost   string
-	advPort   int32
+	listeners []*listener // listener.go; the first is Addr's
 	clusterID string
+
+	// Security (docs/security.md): SASL credentials (scram.go), the ACL
+	// authorizer (acl.go; nil when none is configured, so nothing is
+	// checked) and the rules that name TLS client certificates.
+	creds          *credentialStore
+	authz          *authorizer
+	principalRules principalRules
 
 	topics   *topicRegistry
 	sessions *fetchSessions
@@ -52,6 +56,10 @@ type Broker struct {
 // until Close is called; ctx only bounds start-up.
 func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	listeners, err := cfg.effectiveListeners()
 	if err != nil {
 		return nil, err
 	}
@@ -98,24 +106,20 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("broker: load transactions: %w", err)
 	}
 
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", cfg.Listen)
-	if err != nil {
+	if err := b.openSecurity(listeners); err != nil {
 		b.groups.stop()
 		b.cancel()
 		b.topics.close()
-		return nil, fmt.Errorf("broker: listen on %s: %w", cfg.Listen, err)
+		return nil, err
 	}
-	b.ln = ln
-	if err := b.setAdvertised(); err != nil {
-		ln.Close()
+	if err := b.bindListeners(ctx, listeners); err != nil {
 		b.groups.stop()
 		b.cancel()
 		b.topics.close()
 		return nil, err
 	}
 	if err := b.startHTTP(ctx); err != nil {
-		ln.Close()
+		b.closeListeners()
 		b.groups.stop()
 		b.cancel()
 		b.topics.close()
@@ -123,12 +127,15 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	b.wg.Add(1)
 	go b.runCleaner()
-	b.wg.Add(1)
-	go b.acceptLoop()
+	for _, l := range b.listeners {
+		b.wg.Add(1)
+		go b.acceptLoop(l)
+	}
 	b.goTracked(b.txns.run)
 	b.log.Info("broker started",
-		"listen", ln.Addr().String(),
-		"advertised", b.advertisedAddr(),
+		"listen", b.Addr(),
+		"advertised", b.listeners[0].advertisedAddr(),
+		"listeners", len(b.listeners),
 		"data_dir", cfg.DataDir,
 		"node_id", cfg.NodeID,
 		"cluster_id", b.clusterID,
@@ -137,35 +144,12 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	return b, nil
 }
 
-// Addr is the address the broker listens on, e.g. "127.0.0.1:41234".
-func (b *Broker) Addr() string { return b.ln.Addr().String() }
+// Addr is the address the broker listens on, e.g. "127.0.0.1:41234"; with
+// several listeners, the first one's (see ListenerAddr).
+func (b *Broker) Addr() string { return b.listeners[0].ln.Addr().String() }
 
 // ClusterID is the cluster id persisted in the data directory.
 func (b *Broker) ClusterID() string { return b.clusterID }
-
-func (b *Broker) advertisedAddr() string {
-	return net.JoinHostPort(b.advHost, strconv.Itoa(int(b.advPort)))
-}
-
-func (b *Broker) setAdvertised() error {
-	addr := b.cfg.AdvertisedAddr
-	if addr == "" {
-		addr = b.ln.Addr().String()
-	}
-	host, portStr, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("broker: advertised.listeners %q: %w", addr, err)
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil || port <= 0 || port > 65535 {
-		return fmt.Errorf("broker: advertised.listeners %q: bad port", addr)
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "127.0.0.1"
-	}
-	b.advHost, b.advPort = host, int32(port)
-	return nil
-}
 
 // Close stops accepting connections, closes every open connection, waits
 // for the broker's goroutines to finish and then closes the partition logs,
@@ -183,19 +167,19 @@ func (b *Broker) Close() error {
 	b.mu.Unlock()
 
 	b.cancel()
-	b.ln.Close()
+	b.closeListeners()
 	b.groups.stop()
 	b.wg.Wait()
 	err := b.topics.close()
-	b.log.Info("broker stopped", "listen", b.ln.Addr().String())
+	b.log.Info("broker stopped", "listen", b.Addr())
 	return err
 }
 
-func (b *Broker) acceptLoop() {
+func (b *Broker) acceptLoop(l *listener) {
 	defer b.wg.Done()
 	var backoff time.Duration
 	for {
-		nc, err := b.ln.Accept()
+		nc, err := l.ln.Accept()
 		if err != nil {
 			if b.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
@@ -211,7 +195,7 @@ func (b *Broker) acceptLoop() {
 			continue
 		}
 		backoff = 0
-		c := newConn(b, nc)
+		c := newConn(b, nc, l)
 		b.mu.Lock()
 		if b.closed {
 			b.mu.Unlock()

@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -23,6 +24,37 @@ type Config struct {
 	// address the listener is bound to, with an unspecified host
 	// (0.0.0.0 or ::) replaced by 127.0.0.1.
 	AdvertisedAddr string
+
+	// Listeners, if set, replaces Listen and AdvertisedAddr with one or
+	// more listeners, each with its own security protocol (Kafka:
+	// listeners, advertised.listeners, listener.security.protocol.map;
+	// see listener.go and docs/security.md).
+	Listeners []Listener
+
+	// Authorizer turns on ACL authorization (Kafka: authorizer.class.name).
+	// Off (the default), every principal may do everything and no ACL is
+	// checked; the ACL APIs answer SECURITY_DISABLED.
+	Authorizer bool
+
+	// SuperUsers are principals allowed everything whatever the ACLs say,
+	// e.g. "User:admin" (Kafka: super.users).
+	SuperUsers []string
+
+	// AllowEveryoneIfNoACLFound allows an operation on a resource no ACL
+	// matches (Kafka: allow.everyone.if.no.acl.found). Default false:
+	// only super users may use such a resource.
+	AllowEveryoneIfNoACLFound bool
+
+	// SSLPrincipalMappingRules turn a client certificate's subject into a
+	// principal name (Kafka: ssl.principal.mapping.rules), e.g.
+	// "RULE:^CN=([^,]+).*$/$1/,DEFAULT". Default DEFAULT: the whole
+	// distinguished name, "User:CN=alice,O=Acme".
+	SSLPrincipalMappingRules string
+
+	// ReauthInterval is the longest a SASL session lasts before the client
+	// must re-authenticate on the same connection (KIP-368; Kafka:
+	// connections.max.reauth.ms). Default 0: sessions do not expire.
+	ReauthInterval time.Duration
 
 	// HTTPListen, if set, is the host:port of an HTTP listener serving
 	// /metrics (Prometheus); port 0 picks a free one (Broker.HTTPAddr).
@@ -195,6 +227,17 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.ReauthInterval < 0 {
+		return c, fmt.Errorf("broker: connections.max.reauth.ms must not be negative, got %s", c.ReauthInterval)
+	}
+	if _, err := parsePrincipalRules(c.SSLPrincipalMappingRules); err != nil {
+		return c, fmt.Errorf("broker: ssl.principal.mapping.rules: %w", err)
+	}
+	for _, p := range c.SuperUsers {
+		if _, _, ok := strings.Cut(p, ":"); !ok {
+			return c, fmt.Errorf("broker: super.users: %q is not a principal (Type:name, e.g. User:admin)", p)
+		}
 	}
 	return c, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -37,8 +38,25 @@ const maxInFlight = 64
 // pipelined produces share fsyncs.
 type conn struct {
 	b   *Broker
-	nc  net.Conn
+	nc  net.Conn // a *tls.Conn on SSL and SASL_SSL listeners
+	lis *listener
 	log *slog.Logger
+
+	// principal is who the connection acts as (User:ANONYMOUS, a TLS
+	// client certificate's name, or the SASL user) and host the client's
+	// IP, both for ACLs (acl.go). The reader goroutine sets principal
+	// before any request that depends on it and never changes it after
+	// (re-authentication must keep it), so the writer goroutine may read
+	// it for the requests it is handed.
+	principal string
+	host      string
+	// sasl is the SASL state of a SASL listener's connection (sasl.go),
+	// owned by the reader goroutine; nil on other listeners.
+	sasl *saslConn
+	// closeAfter, set by a handler on the reader goroutine, stops the
+	// reader once that request's reply is queued: the writer sends it and
+	// the connection closes (failed authentication, KIP-152).
+	closeAfter error
 
 	replies chan *reply
 	// done is closed when the writer has failed; the reader stops.
@@ -76,14 +94,27 @@ type reply struct {
 	start time.Time
 }
 
-func newConn(b *Broker, nc net.Conn) *conn {
-	return &conn{
-		b:       b,
-		nc:      nc,
-		log:     b.log.With("remote", nc.RemoteAddr().String()),
-		replies: make(chan *reply, maxInFlight),
-		done:    make(chan struct{}),
+func newConn(b *Broker, nc net.Conn, l *listener) *conn {
+	c := &conn{
+		b:         b,
+		nc:        nc,
+		lis:       l,
+		log:       b.log.With("remote", nc.RemoteAddr().String()),
+		principal: anonymous,
+		replies:   make(chan *reply, maxInFlight),
+		done:      make(chan struct{}),
 	}
+	if host, _, err := net.SplitHostPort(nc.RemoteAddr().String()); err == nil {
+		c.host = host
+	}
+	if l.tls != nil {
+		c.nc = tls.Server(nc, l.tls)
+	}
+	if l.protocol.usesSASL() {
+		c.sasl = &saslConn{}
+		c.principal = ""
+	}
+	return c
 }
 
 // errCloseConn is returned by request parsing when Kafka would close the
@@ -95,6 +126,13 @@ var errCloseConn = errors.New("closing connection")
 func (c *conn) serve() {
 	c.b.metrics.connOpened()
 	defer c.b.metrics.connClosed()
+	if err := c.tlsHandshake(); err != nil {
+		if c.b.ctx.Err() == nil {
+			c.log.Info("TLS handshake failed", "listener", c.lis.name, "err", err)
+		}
+		c.nc.Close()
+		return
+	}
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
@@ -123,7 +161,11 @@ func (c *conn) readLoop() error {
 			return err
 		}
 		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
-		if size < 8 || size > c.b.cfg.MaxRequestBytes {
+		minSize := int32(8)
+		if c.sasl != nil && c.sasl.raw {
+			minSize = 0 // a bare SASL token (sasl.go)
+		}
+		if size < minSize || size > c.b.cfg.MaxRequestBytes {
 			return fmt.Errorf("request size %d is outside [8, %d] (socket.request.max.bytes): %w",
 				size, c.b.cfg.MaxRequestBytes, errCloseConn)
 		}
@@ -139,6 +181,9 @@ func (c *conn) readLoop() error {
 		case c.replies <- r:
 		case <-c.done:
 			return net.ErrClosed
+		}
+		if c.closeAfter != nil {
+			return c.closeAfter
 		}
 	}
 }
@@ -189,6 +234,11 @@ func (c *conn) handle(body []byte) (*reply, error) {
 		rest = rest[2:]
 	}
 
+	if c.sasl != nil {
+		if err := c.saslGate(h); err != nil {
+			return nil, err
+		}
+	}
 	spec, known := apis[h.key]
 	req := kmsg.RequestForKey(h.key)
 	if !known || req == nil {

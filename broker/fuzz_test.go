@@ -42,7 +42,7 @@ func newFuzzConn(t testing.TB) *fuzzConn {
 	t.Cleanup(func() { server.Close(); client.Close() })
 	done, cancel := context.WithCancel(context.Background())
 	cancel()
-	fc := &fuzzConn{b: b, c: newConn(b, server), server: server, client: client, bw: bufio.NewWriter(server), done: done}
+	fc := &fuzzConn{b: b, c: newConn(b, server, b.listeners[0]), server: server, client: client, bw: bufio.NewWriter(server), done: done}
 
 	req := kmsg.NewPtrCreateTopicsRequest()
 	rt := kmsg.NewCreateTopicsRequestTopic()
