@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -368,6 +369,41 @@ func (w *Worker) applyConfigRecordLocked(key string, value []byte) bool {
 		w.connectors[name] = cr
 		w.startConnectorLocked(cr)
 		return true
+	case strings.HasPrefix(key, "restart-connector-"):
+		cr, ok := w.connectors[strings.TrimPrefix(key, "restart-connector-")]
+		var v struct {
+			IncludeTasks bool `json:"include-tasks"`
+			OnlyFailed   bool `json:"only-failed"`
+		}
+		if ok && value != nil && json.Unmarshal(value, &v) == nil {
+			w.restartLocked(cr, v.IncludeTasks, v.OnlyFailed)
+		}
+		return false
+	case strings.HasPrefix(key, "restart-task-"):
+		rest := strings.TrimPrefix(key, "restart-task-")
+		i := strings.LastIndexByte(rest, '-')
+		if i < 0 {
+			return false
+		}
+		cr, ok := w.connectors[rest[:i]]
+		id, err := strconv.Atoi(rest[i+1:])
+		if !ok || err != nil {
+			return false
+		}
+		cr.mu.Lock()
+		var t *taskRun
+		for _, x := range cr.tasks {
+			if x.id == id {
+				t = x
+			}
+		}
+		cr.mu.Unlock()
+		if t != nil {
+			w.stopTask(t)
+			w.setTaskState(cr, t, StateRestarting, "")
+			w.startTask(cr, t)
+		}
+		return false
 	case strings.HasPrefix(key, "target-state-"):
 		cr, ok := w.connectors[strings.TrimPrefix(key, "target-state-")]
 		var v struct {

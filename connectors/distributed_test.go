@@ -51,6 +51,25 @@ func TestTwoWorkersShareTasks(t *testing.T) {
 	if m := tasksByWorker(w2, "gen"); m["w1"] != 2 || m["w2"] != 2 {
 		t.Fatalf("w2's view of the tasks: %v", m)
 	}
+	// Restarts are accepted by any worker (they travel through the configs
+	// topic to the worker running the task), and the group settles again.
+	var remote int
+	st, _ := w1.Status("gen")
+	for _, task := range st.Tasks {
+		if task.WorkerID == "w2" {
+			remote = *task.ID
+		}
+	}
+	if err := w1.RestartTask("gen", remote); err != nil {
+		t.Fatalf("restarting task %d, which runs on w2, through w1: %v", remote, err)
+	}
+	if err := w2.Restart("gen", true, false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "tasks on both workers after the restart", func() bool {
+		m := tasksByWorker(w1, "gen")
+		return m["w1"] == 2 && m["w2"] == 2
+	})
 	if err := w2.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -919,17 +919,28 @@ func (w *Worker) Restart(name string, includeTasks, onlyFailed bool) error {
 	if err != nil {
 		return err
 	}
+	if w.dist != nil {
+		// Every worker restarts its own instances (KIP-745's record).
+		return write(w.producer, w.cfg.ConfigTopic, "restart-connector-"+name,
+			mustJSON(map[string]bool{"include-tasks": includeTasks, "only-failed": onlyFailed}))
+	}
+	w.restartLocked(cr, includeTasks, onlyFailed)
+	return nil
+}
+
+// restartLocked restarts this worker's instances of cr. REQUIRES: w.mu.
+func (w *Worker) restartLocked(cr *connectorRun, includeTasks, onlyFailed bool) {
 	cs, _ := w.connectorState(cr)
 	if !includeTasks {
 		if onlyFailed && cs != StateFailed {
-			return nil
+			return
 		}
 		// Restart only the connector object: tasks keep running unless the
 		// connector had failed (then it never started any).
 		if cs == StateFailed {
 			w.stopConnector(cr, "")
 			w.startConnectorLocked(cr)
-			return nil
+			return
 		}
 		cr.mu.Lock()
 		conn := cr.conn
@@ -944,12 +955,12 @@ func (w *Worker) Restart(name string, includeTasks, onlyFailed bool) error {
 				w.setConnectorState(cr, StateFailed, err.Error())
 			}
 		}
-		return nil
+		return
 	}
 	if !onlyFailed || cs == StateFailed {
 		w.stopConnector(cr, StateRestarting)
 		w.startConnectorLocked(cr)
-		return nil
+		return
 	}
 	cr.mu.Lock()
 	tasks := cr.tasks
@@ -961,7 +972,6 @@ func (w *Worker) Restart(name string, includeTasks, onlyFailed bool) error {
 			w.startTask(cr, t)
 		}
 	}
-	return nil
 }
 
 // RestartTask restarts one task.
@@ -980,6 +990,10 @@ func (w *Worker) RestartTask(name string, task int) error {
 		}
 	}
 	cr.mu.Unlock()
+	if t == nil && w.dist != nil && task >= 0 && task < len(cr.taskConfigs) {
+		// Running on another worker: it restarts it when it reads this.
+		return write(w.producer, w.cfg.ConfigTopic, fmt.Sprintf("restart-task-%s-%d", name, task), []byte("{}"))
+	}
 	if t == nil {
 		return newAPIError(ErrNotFound, "Task %s-%d not found", name, task)
 	}
