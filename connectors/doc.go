@@ -46,6 +46,20 @@
 // worker started on the same topics brings back every connector with its
 // state. All three are created compacted when missing.
 //
+// # Standalone and distributed mode
+//
+// Without WorkerConfig.GroupID a worker runs every connector and task
+// itself. With it (Kafka's group.id) the workers of that group share the
+// tasks: they join a group with their own assignment strategy, the leader
+// spreads connectors and tasks round-robin, and when a worker joins or
+// leaves every worker stops its tasks (committing their progress) and
+// takes up its new share (an eager rebalance). REST calls work on any
+// worker: changes go through the configs topic, statuses are read back
+// from the status topic. distributed.go explains the details.
+//
+// WorkerConfigFromProperties reads Kafka's worker properties
+// (connect-standalone.properties, connect-distributed.properties).
+//
 // # Configuration
 //
 // Every connector takes Kafka Connect's common settings: name,
@@ -69,11 +83,14 @@
 // # Built-in connectors
 //
 // Sub-packages, each registering itself when imported: file
-// (FileStreamSource, FileStreamSink), datagen (DatagenSource) and
-// postgres (PostgresSink).
+// (FileStreamSource, FileStreamSink), datagen (DatagenSource), http
+// (HttpSource for webhooks, HttpSink) and postgres (PostgresSink).
 //
 // # REST API
 //
-// Worker.Handler serves Kafka Connect's paths and payloads; see its doc
-// for the list. `eddy connect` runs a worker with it.
+// Worker.Handler serves Kafka Connect's paths and payloads, errors as
+// {"error_code":N,"message":"..."}; see its doc for the list. Offsets can
+// be read (GET /connectors/NAME/offsets) and, once the connector is
+// stopped (PUT /connectors/NAME/stop), altered (PATCH) or reset (DELETE),
+// as KIP-875 specifies. `eddy connect` runs a worker with it.
 package connectors
