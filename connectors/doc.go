@@ -22,8 +22,9 @@
 //   - A SinkTask gets batches through Put and makes them durable in Flush.
 //
 // Errors wrapped with Retriable are retried with exponential backoff
-// (errors.retry.timeout, errors.retry.delay.max.ms); others fail the task,
-// and the task's status carries the error as its trace.
+// (delays up to errors.retry.delay.max.ms) until they succeed, the task
+// stops, or a positive errors.retry.timeout runs out; others fail the
+// task, and the task's status carries the error as its trace.
 //
 // # Delivery guarantees
 //

@@ -112,6 +112,18 @@ func (h *errorHandler) retry(ctx context.Context, stage string, op func() error)
 	}
 }
 
+// retryTask runs a task operation (Poll, Put, Flush). As in Kafka
+// Connect, an error the task marks retriable is retried until it succeeds
+// or the task stops, even with errors.retry.timeout=0; a positive timeout
+// bounds the retries.
+func (h *errorHandler) retryTask(ctx context.Context, stage string, op func() error) error {
+	hh := *h
+	if hh.retryTimeout == 0 {
+		hh.retryTimeout = -1
+	}
+	return hh.retry(ctx, stage, op)
+}
+
 // failed is a record-level failure handed to tolerate.
 type failed struct {
 	stage      string

@@ -222,7 +222,7 @@ func (s *sinkRunner) process(sess sarama.ConsumerGroupSession, batch []*sarama.C
 		}
 	}
 	if len(recs) > 0 {
-		err := s.eh.retry(ctx, stageTask, func() error { return s.task.Put(ctx, recs) })
+		err := s.eh.retryTask(ctx, stageTask, func() error { return s.task.Put(ctx, recs) })
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil // rebalance or stop during retries: redelivered later
@@ -285,7 +285,7 @@ func (s *sinkRunner) flushLocked(ctx context.Context, sess sarama.ConsumerGroupS
 	if len(s.pending) == 0 {
 		return nil
 	}
-	if err := s.eh.retry(ctx, "TASK_FLUSH", func() error { return s.task.Flush(ctx) }); err != nil {
+	if err := s.eh.retryTask(ctx, "TASK_FLUSH", func() error { return s.task.Flush(ctx) }); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}

@@ -87,7 +87,7 @@ func (w *Worker) runSource(ctx context.Context, cr *connectorRun, t *taskRun, pr
 			continue
 		}
 		var recs []SourceRecord
-		err := eh.retry(ctx, stageTaskPoll, func() error {
+		err := eh.retryTask(ctx, stageTaskPoll, func() error {
 			var err error
 			recs, err = task.Poll(ctx)
 			return err
