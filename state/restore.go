@@ -1,10 +1,14 @@
 package state
 
 import (
+	"bytes"
+	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -35,14 +39,20 @@ type RestoreProgress struct {
 // Restorer rebuilds a store from its changelog topic partition: it reads
 // from a given offset to the partition's end, as it was when restoration
 // began, and applies the records to a Backend in large batches (a record
-// with a nil value deletes its key).
+// with a nil value deletes its key). A batch is written in key order with
+// only the last record of each key: the store ends the same as if every
+// record were applied in order, and since a batch is written atomically no
+// reader sees the difference.
 type Restorer struct {
 	// Client connects to the brokers; the Restorer does not close it.
 	Client    sarama.Client
 	Topic     string
 	Partition int32
-	// BatchBytes is the size at which a batch is written to the store.
-	// Zero means 4 MiB. While one batch is written the next one fills.
+	// BatchBytes is how many bytes of keys and values are read from the
+	// changelog before they are written to the store in one batch. Zero
+	// means 16 MiB. While one batch is written the next one fills, so a
+	// restoration holds about twice this in memory. Within a batch only the
+	// last record of each key is written.
 	BatchBytes int
 	// Progress, if set, is called every ProgressEvery (zero means one
 	// second) and once at the end.
@@ -74,7 +84,7 @@ func (r *Restorer) Restore(ctx context.Context, dst Backend, after int64) (int64
 	}
 	batchBytes := r.BatchBytes
 	if batchBytes <= 0 {
-		batchBytes = 4 << 20
+		batchBytes = defaultRestoreBatchBytes
 	}
 	every := r.ProgressEvery
 	if every <= 0 {
@@ -141,43 +151,46 @@ func (r *Restorer) Restore(ctx context.Context, dst Backend, after int64) (int64
 	}
 	defer pc.Close()
 
-	// Batches are filled here and written by a second goroutine, so that
-	// reading the changelog and writing the store overlap.
-	type filled struct {
-		b    Batch
-		last int64
-	}
-	free := make(chan Batch, 2)
-	free <- dst.NewBatch()
-	free <- dst.NewBatch()
-	full := make(chan filled)
+	// Records are gathered here and written by a second goroutine, so that
+	// reading the changelog and writing the store overlap. Two windows
+	// take turns: while one is written the next one fills.
+	free := make(chan *restoreWindow, 2)
+	free <- newRestoreWindow()
+	free <- newRestoreWindow()
+	full := make(chan *restoreWindow)
 	writeErr := make(chan error, 1)
 	var last int64 = after // written by the writer goroutine until it is done
 	go func() {
 		defer close(writeErr)
-		for f := range full {
-			if err := dst.Write(f.b); err != nil {
+		batch := dst.NewBatch()
+		for w := range full {
+			w.fill(batch)
+			err := dst.Write(batch)
+			batch.Reset()
+			if err != nil {
 				writeErr <- fmt.Errorf("state: restore %s/%d: write: %w", r.Topic, r.Partition, err)
 				for range full {
 				}
 				return
 			}
-			last = f.last
-			f.b.Reset()
-			free <- f.b
+			last = w.last
+			w.reset()
+			free <- w
 		}
 	}()
-	batch := <-free
-	// finish hands over the last batch, waits for the writer and returns
+	win := <-free
+	// finish hands over the last window, waits for the writer and returns
 	// its error.
 	finish := func() error {
-		if batch != nil && batch.Len() > 0 {
-			full <- filled{batch, p.Offset}
+		if win != nil && len(win.ops) > 0 {
+			win.last = p.Offset
+			full <- win
 		}
-		batch = nil
+		win = nil
 		close(full)
 		return <-writeErr
 	}
+	msgs := pc.Messages()
 	ticker := time.NewTicker(every)
 	defer ticker.Stop()
 	idle := time.NewTimer(idleTimeout)
@@ -195,31 +208,38 @@ func (r *Restorer) Restore(ctx context.Context, dst Backend, after int64) (int64
 		case <-idle.C:
 			err := finish()
 			return last, errors.Join(fmt.Errorf("%w: %s/%d at offset %d of %d", ErrRestoreStalled, r.Topic, r.Partition, p.Offset, end), err)
-		case m := <-pc.Messages():
+		case m := <-msgs:
 			idle.Reset(idleTimeout)
-			if m.Offset >= end {
-				// Records appended after restoration began are the
-				// owner's business; stop at the end we measured.
-				p.Offset = end - 1
-				break
-			}
-			if m.Value == nil {
-				batch.Delete(m.Key)
-			} else {
-				batch.Put(m.Key, m.Value)
-			}
-			p.Records++
-			p.Bytes += int64(len(m.Key) + len(m.Value))
-			p.Offset = m.Offset
-			if batch.Size() >= batchBytes {
-				select {
-				case full <- filled{batch, p.Offset}:
-					batch = <-free
-				case err := <-writeErr:
-					batch = nil
-					close(full)
-					return last, err
+			// Take what the consumer has already buffered without going
+			// back through the select: one message at a time, the select
+			// over five channels would cost more than applying it. Only
+			// this goroutine receives, so len(msgs) messages are there.
+			for n := len(msgs); ; n-- {
+				if m.Offset >= end {
+					// Records appended after restoration began are the
+					// owner's business; stop at the end we measured.
+					p.Offset = end - 1
+					break
 				}
+				win.add(m.Key, m.Value)
+				p.Records++
+				p.Bytes += int64(len(m.Key) + len(m.Value))
+				p.Offset = m.Offset
+				if win.size >= batchBytes {
+					win.last = p.Offset
+					select {
+					case full <- win:
+						win = <-free
+					case err := <-writeErr:
+						win = nil
+						close(full)
+						return last, err
+					}
+				}
+				if n <= 0 || p.Offset >= end-1 {
+					break
+				}
+				m = <-msgs
 			}
 		}
 	}
@@ -241,4 +261,103 @@ func NewRestoreConfig() *sarama.Config {
 	c.ChannelBufferSize = 8192
 	c.Consumer.Return.Errors = true
 	return c
+}
+
+// defaultRestoreBatchBytes is Restorer.BatchBytes's default. Larger windows
+// catch more repeated keys, and LevelDB writes a batch larger than its
+// write buffer straight into tables, without its journal.
+const defaultRestoreBatchBytes = 16 << 20
+
+// restoreWindow gathers a run of changelog records for one batch. The
+// writer sorts it by key and keeps only the last operation on each key: the
+// store ends as if every record had been applied in order, LevelDB has less
+// to write and compact when keys repeat (as they do in the uncompacted tail
+// of a changelog), and its memtable takes keys in order, which costs it
+// fewer comparisons than random ones.
+type restoreWindow struct {
+	buf  []byte // keys and values, back to back
+	ops  []windowOp
+	size int   // bytes of keys and values added
+	last int64 // offset of the last record added
+}
+
+type windowOp struct {
+	// pre is 8 bytes of the key after the prefix every key of the window
+	// shares, big-endian and zero-padded, so that most comparisons of the
+	// sort are one integer comparison.
+	pre              uint64
+	kOff, kLen, vLen int32
+	del              bool // a tombstone: delete the key
+}
+
+func newRestoreWindow() *restoreWindow {
+	// The buffers grow as records come (a tail restoration after a
+	// checkpoint may be a handful) and are reused from window to window.
+	return &restoreWindow{}
+}
+
+// add records a put, or a delete when value is nil.
+func (w *restoreWindow) add(key, value []byte) {
+	w.ops = append(w.ops, windowOp{kOff: int32(len(w.buf)), kLen: int32(len(key)), vLen: int32(len(value)), del: value == nil})
+	w.buf = append(w.buf, key...)
+	w.buf = append(w.buf, value...)
+	w.size += len(key) + len(value)
+}
+
+func (w *restoreWindow) key(op windowOp) []byte { return w.buf[op.kOff : op.kOff+op.kLen] }
+
+// fill sorts the window by key and puts the last operation on each key
+// into b.
+func (w *restoreWindow) fill(b Batch) {
+	if len(w.ops) == 0 {
+		return
+	}
+	// The prefix every key shares says nothing about their order.
+	first := w.key(w.ops[0])
+	shared := len(first)
+	for _, op := range w.ops[1:] {
+		k := w.key(op)
+		shared = min(shared, len(k))
+		for i := range shared {
+			if k[i] != first[i] {
+				shared = i
+				break
+			}
+		}
+	}
+	for i := range w.ops {
+		var pre [8]byte
+		copy(pre[:], w.key(w.ops[i])[shared:])
+		w.ops[i].pre = binary.BigEndian.Uint64(pre[:])
+	}
+	// Zero-padded prefixes that differ order as the keys do; equal ones
+	// need the whole keys. Operations on one key keep their changelog
+	// order: kOff grows with it.
+	slices.SortFunc(w.ops, func(x, y windowOp) int {
+		if x.pre != y.pre {
+			return cmp.Compare(x.pre, y.pre)
+		}
+		if c := bytes.Compare(w.key(x)[shared:], w.key(y)[shared:]); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.kOff, y.kOff)
+	})
+	for i, op := range w.ops {
+		k := w.key(op)
+		if i+1 < len(w.ops) {
+			if next := w.ops[i+1]; next.pre == op.pre && bytes.Equal(w.key(next), k) {
+				continue // superseded
+			}
+		}
+		if op.del {
+			b.Delete(k)
+			continue
+		}
+		v := op.kOff + op.kLen
+		b.Put(k, w.buf[v:v+op.vLen])
+	}
+}
+
+func (w *restoreWindow) reset() {
+	w.buf, w.ops, w.size = w.buf[:0], w.ops[:0], 0
 }
