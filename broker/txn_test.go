@@ -123,6 +123,16 @@ func TestTransactionsAbortInvisibleToReadCommitted(t *testing.T) {
 			t.Errorf("transaction %+v, want tx-1 in CompleteCommit", tx)
 		}
 	}
+	described, err := adm.DescribeTransactions(ctx, "tx-1", "no-such-txn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := described["tx-1"]; !ok || d.Err != nil || d.State != "CompleteCommit" || d.ProducerID < 0 {
+		t.Errorf("DescribeTransactions tx-1 = %+v", d)
+	}
+	if d := described["no-such-txn"]; d.Err == nil {
+		t.Errorf("DescribeTransactions of an unknown id gave no error: %+v", d)
+	}
 }
 
 // TestTransactionTimeoutAborts: a producer that disappears inside a
