@@ -408,3 +408,46 @@ func (b *Broker) openSecurity(ls []Listener) error {
 	}
 	return nil
 }
+
+// authorizedCreate reports whether the principal may create the topic:
+// CREATE on the cluster or on the topic, as Kafka checks for CreateTopics
+// and auto-creation.
+func (c *conn) authorizedCreate(topic string) bool {
+	return c.authorized(kmsg.ACLOperationCreate, kmsg.ACLResourceTypeCluster, clusterResource) ||
+		c.authorized(kmsg.ACLOperationCreate, kmsg.ACLResourceTypeTopic, topic)
+}
+
+// deniedTopics returns the topics of a request's list the principal may
+// not do op on (nil without an authorizer).
+func deniedTopics[T any](c *conn, op kmsg.ACLOperation, list []T, name func(T) string) map[string]bool {
+	if c.b.authz == nil {
+		return nil
+	}
+	denied := map[string]bool{}
+	for _, t := range list {
+		n := name(t)
+		if _, seen := denied[n]; !seen {
+			denied[n] = !c.authorized(op, kmsg.ACLResourceTypeTopic, n)
+		}
+	}
+	return denied
+}
+
+// authorizeInitProducerID checks InitProducerId: WRITE on the
+// transactional id, or for an idempotent producer IDEMPOTENT_WRITE on the
+// cluster or WRITE on some topic (KIP-679).
+func (c *conn) authorizeInitProducerID(txnID *string) *kerr.Error {
+	a := c.b.authz
+	switch {
+	case a == nil:
+		return nil
+	case txnID != nil:
+		if !c.authorized(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, *txnID) {
+			return kerr.TransactionalIDAuthorizationFailed
+		}
+	case !c.authorized(kmsg.ACLOperationIdempotentWrite, kmsg.ACLResourceTypeCluster, clusterResource) &&
+		!a.authorizeAnyTopic(c.principal, c.host, kmsg.ACLOperationWrite):
+		return kerr.ClusterAuthorizationFailed
+	}
+	return nil
+}

@@ -28,6 +28,11 @@ func handleDescribeConfigs(c *conn, kreq kmsg.Request, r *reply) {
 		sr := kmsg.NewDescribeConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		wanted := func(name string) bool { return rr.ConfigNames == nil || slices.Contains(rr.ConfigNames, name) }
+		if e := c.authorizedConfig(rr.ResourceType, rr.ResourceName, kmsg.ACLOperationDescribeConfigs); e != nil {
+			sr.ErrorCode = e.Code
+			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
 			t := b.topics.get(rr.ResourceName)
@@ -181,6 +186,9 @@ func handleAlterConfigs(c *conn, kreq kmsg.Request, r *reply) {
 			sr.ErrorCode, sr.ErrorMessage = e.Code, kmsg.StringPtr(msg)
 		}
 		t, e, msg := b.alterTarget(rr.ResourceType, rr.ResourceName)
+		if ae := c.authorizedConfig(rr.ResourceType, rr.ResourceName, kmsg.ACLOperationAlterConfigs); ae != nil {
+			t, e, msg = nil, ae, ""
+		}
 		if e == nil {
 			configs := map[string]string{}
 			for _, rc := range rr.Configs {
@@ -215,6 +223,9 @@ func handleIncrementalAlterConfigs(c *conn, kreq kmsg.Request, r *reply) {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		t, e, msg := b.alterTarget(rr.ResourceType, rr.ResourceName)
+		if ae := c.authorizedConfig(rr.ResourceType, rr.ResourceName, kmsg.ACLOperationAlterConfigs); ae != nil {
+			t, e, msg = nil, ae, ""
+		}
 		if e == nil {
 			configs := maps.Clone(b.topics.configsOf(t))
 			if configs == nil {

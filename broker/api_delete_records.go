@@ -30,6 +30,8 @@ func handleDeleteRecords(c *conn, kreq kmsg.Request, r *reply) {
 			sp.LowWatermark = -1
 			p := b.topics.partition(rt.Topic, rp.Partition)
 			switch {
+			case !c.authorized(kmsg.ACLOperationDelete, kmsg.ACLResourceTypeTopic, rt.Topic):
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case !lc.delete:

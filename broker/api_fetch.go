@@ -124,9 +124,17 @@ func handleFetch(c *conn, kreq kmsg.Request, r *reply) {
 	if sess != nil {
 		op.sessionID = sess.id
 	}
+	var lastTopic string
+	var lastDenied bool
 	for i := range op.parts {
 		fp := &op.parts[i]
 		if fp.key.topic != "" {
+			if fp.key.topic != lastTopic {
+				lastTopic, lastDenied = fp.key.topic, !c.authorized(kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, fp.key.topic)
+			}
+			if fp.denied = lastDenied; fp.denied {
+				continue
+			}
 			fp.p = b.topics.partition(fp.key.topic, fp.key.partition)
 		}
 	}
@@ -139,6 +147,8 @@ type fetchPart struct {
 	sessionPart
 	sp *sessionPart // the session's entry, nil without a session
 	p  *partition   // nil if the topic or partition is unknown
+	// denied: the principal may not READ the topic (acl.go).
+	denied bool
 
 	errCode        int16
 	hw, lso, start int64
@@ -227,6 +237,8 @@ func (op *fetchOp) read() (total int64, hasErr bool) {
 		fp.errCode, fp.hw, fp.lso, fp.start = 0, -1, -1, -1
 		fp.records = storage.Slice{}
 		switch {
+		case fp.denied:
+			fp.errCode = kerr.TopicAuthorizationFailed.Code
 		case fp.p == nil && op.version >= 13 && fp.key.topic == "":
 			fp.errCode = kerr.UnknownTopicID.Code
 		case fp.p == nil:

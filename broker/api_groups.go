@@ -37,6 +37,10 @@ func handleFindCoordinator(c *conn, kreq kmsg.Request, r *reply) {
 			co.ErrorMessage = kmsg.StringPtr("coordinator type must be 0 (group) or 1 (transaction)")
 		case req.CoordinatorType == 0 && key == "":
 			co.ErrorCode = kerr.InvalidGroupID.Code
+		case req.CoordinatorType == 0 && !c.authorized(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, key):
+			co.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		case req.CoordinatorType == 1 && !c.authorized(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTransactionalId, key):
+			co.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		}
 		if co.ErrorCode != 0 {
 			co.NodeID, co.Host, co.Port = -1, "", -1
@@ -63,6 +67,11 @@ func (c *conn) clientHost() string {
 // handleJoinGroup answers JoinGroup (key 11), v0-v9.
 func handleJoinGroup(c *conn, kreq kmsg.Request, r *reply) {
 	req := kreq.(*kmsg.JoinGroupRequest)
+	if !c.authorized(kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, req.Group) {
+		resp := r.resp.(*kmsg.JoinGroupResponse)
+		resp.ErrorCode, resp.Generation, resp.MemberID = kerr.GroupAuthorizationFailed.Code, -1, req.MemberID
+		return
+	}
 	gc := c.b.groups
 	clientID, clientHost := r.hdr.clientID, c.clientHost()
 	r.complete = func(ctx context.Context) {
@@ -87,6 +96,10 @@ func handleJoinGroup(c *conn, kreq kmsg.Request, r *reply) {
 // handleSyncGroup answers SyncGroup (key 14), v0-v5.
 func handleSyncGroup(c *conn, kreq kmsg.Request, r *reply) {
 	req := kreq.(*kmsg.SyncGroupRequest)
+	if !c.authorized(kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, req.Group) {
+		r.resp.(*kmsg.SyncGroupResponse).ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return
+	}
 	gc := c.b.groups
 	r.complete = func(ctx context.Context) {
 		var res syncResult
@@ -111,6 +124,10 @@ func handleSyncGroup(c *conn, kreq kmsg.Request, r *reply) {
 func handleHeartbeat(c *conn, kreq kmsg.Request, r *reply) {
 	req := kreq.(*kmsg.HeartbeatRequest)
 	resp := r.resp.(*kmsg.HeartbeatResponse)
+	if !c.authorized(kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, req.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return
+	}
 	gc := c.b.groups
 	r.complete = func(context.Context) {
 		if g := gc.get(req.Group, false); g != nil {
@@ -125,6 +142,10 @@ func handleHeartbeat(c *conn, kreq kmsg.Request, r *reply) {
 func handleLeaveGroup(c *conn, kreq kmsg.Request, r *reply) {
 	req := kreq.(*kmsg.LeaveGroupRequest)
 	resp := r.resp.(*kmsg.LeaveGroupResponse)
+	if !c.authorized(kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, req.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return
+	}
 	gc := c.b.groups
 	r.complete = func(context.Context) {
 		ids := []string{req.MemberID}
@@ -162,6 +183,8 @@ func handleOffsetCommit(c *conn, kreq kmsg.Request, r *reply) {
 	req := kreq.(*kmsg.OffsetCommitRequest)
 	resp := r.resp.(*kmsg.OffsetCommitResponse)
 	b := c.b
+	groupDenied := !c.authorized(kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, req.Group)
+	topicDenied := deniedTopics(c, kmsg.ACLOperationRead, req.Topics, func(t kmsg.OffsetCommitRequestTopic) string { return t.Topic })
 	r.complete = func(ctx context.Context) {
 		type pendingCommit struct {
 			tp   topicPartition
@@ -171,7 +194,9 @@ func handleOffsetCommit(c *conn, kreq kmsg.Request, r *reply) {
 		var commits []pendingCommit
 		var groupCode int16
 		var g *group
-		if req.Group == "" {
+		if groupDenied {
+			groupCode = kerr.GroupAuthorizationFailed.Code
+		} else if req.Group == "" {
 			groupCode = kerr.InvalidGroupID.Code
 		} else {
 			g = b.groups.get(req.Group, true)
@@ -197,6 +222,8 @@ func handleOffsetCommit(c *conn, kreq kmsg.Request, r *reply) {
 				switch {
 				case groupCode != 0:
 					sp.ErrorCode = groupCode
+				case topicDenied[rt.Topic]:
+					sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 				case b.topics.partition(rt.Topic, rp.Partition) == nil:
 					sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				case rp.Metadata != nil && len(*rp.Metadata) > maxOffsetMetadataBytes:
@@ -246,7 +273,30 @@ func handleOffsetFetch(c *conn, kreq kmsg.Request, r *reply) {
 	req := kreq.(*kmsg.OffsetFetchRequest)
 	resp := r.resp.(*kmsg.OffsetFetchResponse)
 	gc := c.b.groups
+	// Kafka checks DESCRIBE on the group, and on each topic: topics the
+	// principal may not describe are left out of "all offsets" answers and
+	// get TOPIC_AUTHORIZATION_FAILED when asked for by name.
+	groupDenied := func(group string) bool {
+		return !c.authorized(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, group)
+	}
+	topicDenied := func(topic string) bool {
+		return !c.authorized(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, topic)
+	}
 	r.complete = func(context.Context) {
+		if req.Version < 8 && groupDenied(req.Group) {
+			resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			for _, t := range req.Topics {
+				rt := kmsg.NewOffsetFetchResponseTopic()
+				rt.Topic = t.Topic
+				for _, p := range t.Partitions {
+					rp := kmsg.NewOffsetFetchResponseTopicPartition()
+					rp.Partition, rp.ErrorCode = p, kerr.GroupAuthorizationFailed.Code
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				resp.Topics = append(resp.Topics, rt)
+			}
+			return
+		}
 		if req.Version < 8 {
 			var topics []offsetFetchTopic
 			if req.Topics != nil {
@@ -255,11 +305,18 @@ func handleOffsetFetch(c *conn, kreq kmsg.Request, r *reply) {
 				}
 			}
 			for _, t := range gc.fetchOffsets(req.Group, topics, req.Topics == nil) {
+				denied := topicDenied(t.topic)
+				if denied && req.Topics == nil {
+					continue
+				}
 				rt := kmsg.NewOffsetFetchResponseTopic()
 				rt.Topic = t.topic
 				for _, p := range t.parts {
 					rp := kmsg.NewOffsetFetchResponseTopicPartition()
 					rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = p.partition, p.offset, p.leaderEpoch, kmsg.StringPtr(p.metadata)
+					if denied {
+						rp.Offset, rp.LeaderEpoch, rp.Metadata, rp.ErrorCode = -1, -1, nil, kerr.TopicAuthorizationFailed.Code
+					}
 					rt.Partitions = append(rt.Partitions, rp)
 				}
 				resp.Topics = append(resp.Topics, rt)
@@ -272,16 +329,28 @@ func handleOffsetFetch(c *conn, kreq kmsg.Request, r *reply) {
 		for _, rg := range req.Groups {
 			g := kmsg.NewOffsetFetchResponseGroup()
 			g.Group = rg.Group
+			if groupDenied(rg.Group) {
+				g.ErrorCode = kerr.GroupAuthorizationFailed.Code
+				resp.Groups = append(resp.Groups, g)
+				continue
+			}
 			var topics []offsetFetchTopic
 			for _, t := range rg.Topics {
 				topics = append(topics, offsetFetchTopic{t.Topic, t.Partitions})
 			}
 			for _, t := range gc.fetchOffsets(rg.Group, topics, rg.Topics == nil) {
+				denied := topicDenied(t.topic)
+				if denied && rg.Topics == nil {
+					continue
+				}
 				rt := kmsg.NewOffsetFetchResponseGroupTopic()
 				rt.Topic = t.topic
 				for _, p := range t.parts {
 					rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 					rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = p.partition, p.offset, p.leaderEpoch, kmsg.StringPtr(p.metadata)
+					if denied {
+						rp.Offset, rp.LeaderEpoch, rp.Metadata, rp.ErrorCode = -1, -1, nil, kerr.TopicAuthorizationFailed.Code
+					}
 					rt.Partitions = append(rt.Partitions, rp)
 				}
 				g.Topics = append(g.Topics, rt)
@@ -359,6 +428,11 @@ func handleDescribeGroups(c *conn, kreq kmsg.Request, r *reply) {
 			dg := kmsg.NewDescribeGroupsResponseGroup()
 			dg.Group = name
 			dg.AuthorizedOperations = authorizedOperationsOmitted
+			if !c.authorized(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, name) {
+				dg.ErrorCode = kerr.GroupAuthorizationFailed.Code
+				resp.Groups = append(resp.Groups, dg)
+				continue
+			}
 			g := gc.get(name, false)
 			if g == nil {
 				dg.State = groupDead.String()
@@ -391,6 +465,9 @@ func handleListGroups(c *conn, kreq kmsg.Request, r *reply) {
 	req := kreq.(*kmsg.ListGroupsRequest)
 	resp := r.resp.(*kmsg.ListGroupsResponse)
 	gc := c.b.groups
+	// DESCRIBE on the cluster lists every group; otherwise those the
+	// principal may describe.
+	all := c.authorized(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeCluster, clusterResource)
 	r.complete = func(context.Context) {
 		for _, g := range gc.all() {
 			g.mu.Lock()
@@ -398,7 +475,8 @@ func handleListGroups(c *conn, kreq kmsg.Request, r *reply) {
 			lg.Group, lg.ProtocolType, lg.GroupState = g.name, g.protocolType, g.state.String()
 			dead := g.state == groupDead
 			g.mu.Unlock()
-			if dead || !stateMatches(req.StatesFilter, lg.GroupState) {
+			if dead || !stateMatches(req.StatesFilter, lg.GroupState) ||
+				(!all && !c.authorized(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, lg.Group)) {
 				continue
 			}
 			resp.Groups = append(resp.Groups, lg)
@@ -424,11 +502,19 @@ func handleDeleteGroups(c *conn, kreq kmsg.Request, r *reply) {
 	req := kreq.(*kmsg.DeleteGroupsRequest)
 	resp := r.resp.(*kmsg.DeleteGroupsResponse)
 	gc := c.b.groups
+	denied := map[string]bool{}
+	for _, name := range req.Groups {
+		denied[name] = !c.authorized(kmsg.ACLOperationDelete, kmsg.ACLResourceTypeGroup, name)
+	}
 	r.complete = func(ctx context.Context) {
 		for _, name := range req.Groups {
 			dg := kmsg.NewDeleteGroupsResponseGroup()
 			dg.Group = name
-			dg.ErrorCode = gc.deleteGroup(ctx, name)
+			if denied[name] {
+				dg.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			} else {
+				dg.ErrorCode = gc.deleteGroup(ctx, name)
+			}
 			resp.Groups = append(resp.Groups, dg)
 		}
 	}
@@ -481,6 +567,11 @@ func handleOffsetDelete(c *conn, kreq kmsg.Request, r *reply) {
 	req := kreq.(*kmsg.OffsetDeleteRequest)
 	resp := r.resp.(*kmsg.OffsetDeleteResponse)
 	gc := c.b.groups
+	if !c.authorized(kmsg.ACLOperationDelete, kmsg.ACLResourceTypeGroup, req.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return
+	}
+	topicDenied := deniedTopics(c, kmsg.ACLOperationRead, req.Topics, func(t kmsg.OffsetDeleteRequestTopic) string { return t.Topic })
 	r.complete = func(ctx context.Context) {
 		g := gc.get(req.Group, false)
 		if g == nil {
@@ -498,6 +589,8 @@ func handleOffsetDelete(c *conn, kreq kmsg.Request, r *reply) {
 				sp.Partition = rp.Partition
 				tp := topicPartition{rt.Topic, rp.Partition}
 				switch {
+				case topicDenied[rt.Topic]:
+					sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 				case subscribed[rt.Topic]:
 					sp.ErrorCode = kerr.GroupSubscribedToTopic.Code
 				case c.b.topics.partition(rt.Topic, rp.Partition) == nil:

@@ -75,6 +75,10 @@ func handleInitProducerID(c *conn, kreq kmsg.Request, r *reply) {
 	req := kreq.(*kmsg.InitProducerIDRequest)
 	resp := r.resp.(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if e := c.authorizeInitProducerID(req.TransactionalID); e != nil {
+		resp.ErrorCode = e.Code
+		return
+	}
 	r.complete = func(ctx context.Context) {
 		if req.TransactionalID != nil {
 			timeout := time.Duration(req.TransactionTimeoutMillis) * time.Millisecond

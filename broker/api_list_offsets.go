@@ -29,6 +29,11 @@ func handleListOffsets(c *conn, kreq kmsg.Request, r *reply) {
 			sp.Partition = rp.Partition
 			sp.Timestamp = -1
 			sp.Offset = -1
+			if !c.authorized(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, rt.Topic) {
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			p := b.topics.partition(rt.Topic, rp.Partition)
 			if p == nil {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code

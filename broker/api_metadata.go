@@ -26,7 +26,9 @@ func handleMetadata(c *conn, kreq kmsg.Request, r *reply) {
 	allTopics := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if allTopics {
 		for _, t := range b.topics.all() {
-			resp.Topics = append(resp.Topics, b.metadataTopic(t))
+			if c.authorized(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, t.name) {
+				resp.Topics = append(resp.Topics, b.metadataTopic(t))
+			}
 		}
 		return
 	}
@@ -41,11 +43,33 @@ func handleMetadata(c *conn, kreq kmsg.Request, r *reply) {
 				resp.Topics = append(resp.Topics, mt)
 				continue
 			}
+			if !c.authorized(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, t.name) {
+				mt := kmsg.NewMetadataResponseTopic()
+				mt.TopicID = rt.TopicID
+				mt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				resp.Topics = append(resp.Topics, mt)
+				continue
+			}
 			resp.Topics = append(resp.Topics, b.metadataTopic(t))
 			continue
 		}
 		name := *rt.Topic
+		if !c.authorized(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, name) {
+			// Whether or not it exists: existence is not told either.
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic = kmsg.StringPtr(name)
+			mt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
 		t = b.topics.get(name)
+		if t == nil && autoCreate && !c.authorizedCreate(name) {
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic = kmsg.StringPtr(name)
+			mt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
 		if t == nil && autoCreate {
 			var err error
 			t, err = b.autoCreateTopic(name)

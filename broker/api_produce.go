@@ -40,7 +40,10 @@ func handleProduce(c *conn, kreq kmsg.Request, r *reply) {
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
 		resp.Topics = append(resp.Topics, st)
 	}
+	txnDenied := req.TransactionID != nil &&
+		!c.authorized(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, *req.TransactionID)
 	for i, rt := range req.Topics {
+		topicDenied := !c.authorized(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTopic, rt.Topic)
 		for j, rp := range rt.Partitions {
 			out := &resp.Topics[i].Partitions[j]
 			*out = kmsg.NewProduceResponseTopicPartition()
@@ -56,6 +59,14 @@ func handleProduce(c *conn, kreq kmsg.Request, r *reply) {
 			}
 			if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
 				fail(kerr.InvalidRequiredAcks, fmt.Sprintf("acks must be 0, 1 or -1, got %d", req.Acks))
+				continue
+			}
+			if txnDenied {
+				fail(kerr.TransactionalIDAuthorizationFailed, "")
+				continue
+			}
+			if topicDenied {
+				fail(kerr.TopicAuthorizationFailed, "")
 				continue
 			}
 			p := b.topics.partition(rt.Topic, rp.Partition)

@@ -34,6 +34,10 @@ func handleCreateTopics(c *conn, kreq kmsg.Request, r *reply) {
 			fail(kerr.InvalidRequest.Code, "topic %q appears more than once in the request", rt.Topic)
 			continue
 		}
+		if !c.authorizedCreate(rt.Topic) {
+			fail(kerr.TopicAuthorizationFailed.Code, "CreateTopics needs CREATE on the cluster or the topic")
+			continue
+		}
 		if err := validateTopicName(rt.Topic); err != nil {
 			fail(kerr.InvalidTopicException.Code, "%v", err)
 			continue
@@ -151,6 +155,17 @@ func handleDeleteTopics(c *conn, kreq kmsg.Request, r *reply) {
 		} else {
 			t = b.topics.getByID(tg.id)
 		}
+		name := ""
+		if t != nil {
+			name = t.name
+		} else if tg.name != nil {
+			name = *tg.name
+		}
+		if name != "" && !c.authorized(kmsg.ACLOperationDelete, kmsg.ACLResourceTypeTopic, name) {
+			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		if t == nil {
 			if tg.name == nil {
 				st.ErrorCode = kerr.UnknownTopicID.Code
@@ -185,6 +200,8 @@ func handleCreatePartitions(c *conn, kreq kmsg.Request, r *reply) {
 		}
 		t := b.topics.get(rt.Topic)
 		switch {
+		case !c.authorized(kmsg.ACLOperationAlter, kmsg.ACLResourceTypeTopic, rt.Topic):
+			fail(kerr.TopicAuthorizationFailed.Code, "CreatePartitions needs ALTER on the topic")
 		case t == nil:
 			fail(kerr.UnknownTopicOrPartition.Code, "no such topic %q", rt.Topic)
 		case rt.Count <= int32(len(b.topics.partitionsOf(t))):

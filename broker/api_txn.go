@@ -26,21 +26,25 @@ func handleAddPartitionsToTxn(c *conn, kreq kmsg.Request, r *reply) {
 	req := kreq.(*kmsg.AddPartitionsToTxnRequest)
 	resp := r.resp.(*kmsg.AddPartitionsToTxnResponse)
 	b := c.b
+	txnDenied := !c.authorized(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, req.TransactionalID)
+	topicDenied := deniedTopics(c, kmsg.ACLOperationWrite, req.Topics, func(t kmsg.AddPartitionsToTxnRequestTopic) string { return t.Topic })
 	r.complete = func(ctx context.Context) {
 		tm := b.txns.get(req.TransactionalID)
 		var failure *kerr.Error
-		if tm == nil {
+		if txnDenied {
+			failure = kerr.TransactionalIDAuthorizationFailed
+		} else if tm == nil {
 			failure = kerr.InvalidProducerIDMapping
 		} else {
 			tm.mu.Lock()
 			defer tm.mu.Unlock()
 			failure = checkProducerLocked(tm, req.ProducerID, req.ProducerEpoch)
 		}
-		// Every partition must exist, or none is added.
+		// Every partition must exist and be writable, or none is added.
 		if failure == nil {
 			for _, rt := range req.Topics {
 				for _, p := range rt.Partitions {
-					if b.topics.partition(rt.Topic, p) == nil {
+					if topicDenied[rt.Topic] || b.topics.partition(rt.Topic, p) == nil {
 						failure = kerr.OperationNotAttempted
 					}
 				}
@@ -63,6 +67,8 @@ func handleAddPartitionsToTxn(c *conn, kreq kmsg.Request, r *reply) {
 				sp := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
 				sp.Partition = p
 				switch {
+				case failure == kerr.OperationNotAttempted && topicDenied[rt.Topic]:
+					sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 				case failure == kerr.OperationNotAttempted && b.topics.partition(rt.Topic, p) == nil:
 					sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				case failure != nil:
@@ -82,6 +88,14 @@ func handleAddOffsetsToTxn(c *conn, kreq kmsg.Request, r *reply) {
 	req := kreq.(*kmsg.AddOffsetsToTxnRequest)
 	resp := r.resp.(*kmsg.AddOffsetsToTxnResponse)
 	b := c.b
+	switch {
+	case !c.authorized(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, req.TransactionalID):
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return
+	case !c.authorized(kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, req.Group):
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return
+	}
 	r.complete = func(ctx context.Context) {
 		tm := b.txns.get(req.TransactionalID)
 		if tm == nil {
@@ -112,6 +126,10 @@ func handleEndTxn(c *conn, kreq kmsg.Request, r *reply) {
 	req := kreq.(*kmsg.EndTxnRequest)
 	resp := r.resp.(*kmsg.EndTxnResponse)
 	b := c.b
+	if !c.authorized(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, req.TransactionalID) {
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return
+	}
 	r.complete = func(ctx context.Context) {
 		tm := b.txns.get(req.TransactionalID)
 		if tm == nil {
@@ -154,10 +172,20 @@ func handleTxnOffsetCommit(c *conn, kreq kmsg.Request, r *reply) {
 	req := kreq.(*kmsg.TxnOffsetCommitRequest)
 	resp := r.resp.(*kmsg.TxnOffsetCommitResponse)
 	b := c.b
+	var authFailure int16
+	switch {
+	case !c.authorized(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, req.TransactionalID):
+		authFailure = kerr.TransactionalIDAuthorizationFailed.Code
+	case !c.authorized(kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, req.Group):
+		authFailure = kerr.GroupAuthorizationFailed.Code
+	}
+	topicDenied := deniedTopics(c, kmsg.ACLOperationRead, req.Topics, func(t kmsg.TxnOffsetCommitRequestTopic) string { return t.Topic })
 	r.complete = func(ctx context.Context) {
 		var failure int16
 		tm := b.txns.get(req.TransactionalID)
-		if tm == nil {
+		if authFailure != 0 {
+			failure = authFailure
+		} else if tm == nil {
 			failure = kerr.InvalidProducerIDMapping.Code
 		} else {
 			tm.mu.Lock()
@@ -192,6 +220,8 @@ func handleTxnOffsetCommit(c *conn, kreq kmsg.Request, r *reply) {
 				switch {
 				case failure != 0:
 					sp.ErrorCode = failure
+				case topicDenied[rt.Topic]:
+					sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 				case b.topics.partition(rt.Topic, rp.Partition) == nil:
 					sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				case rp.Metadata != nil && len(*rp.Metadata) > maxOffsetMetadataBytes:
@@ -249,7 +279,8 @@ func handleListTransactions(c *conn, kreq kmsg.Request, r *reply) {
 			st := kmsg.NewListTransactionsResponseTransactionState()
 			st.TransactionalID, st.ProducerID, st.TransactionState = tm.id, tm.producerID, tm.state.String()
 			tm.mu.Unlock()
-			if !stateMatches(req.StateFilters, st.TransactionState) || !producerMatches(req.ProducerIDFilters, st.ProducerID) {
+			if !stateMatches(req.StateFilters, st.TransactionState) || !producerMatches(req.ProducerIDFilters, st.ProducerID) ||
+				!c.authorized(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTransactionalId, st.TransactionalID) {
 				continue
 			}
 			resp.TransactionStates = append(resp.TransactionStates, st)
@@ -277,6 +308,11 @@ func handleDescribeTransactions(c *conn, kreq kmsg.Request, r *reply) {
 		for _, id := range req.TransactionalIDs {
 			st := kmsg.NewDescribeTransactionsResponseTransactionState()
 			st.TransactionalID = id
+			if !c.authorized(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTransactionalId, id) {
+				st.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+				resp.TransactionStates = append(resp.TransactionStates, st)
+				continue
+			}
 			tm := c.b.txns.get(id)
 			if tm == nil {
 				st.ErrorCode = kerr.TransactionalIDNotFound.Code
@@ -318,6 +354,11 @@ func handleDescribeProducers(c *conn, kreq kmsg.Request, r *reply) {
 		for _, idx := range rt.Partitions {
 			sp := kmsg.NewDescribeProducersResponseTopicPartition()
 			sp.Partition = idx
+			if !c.authorized(kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, rt.Topic) {
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			p := c.b.topics.partition(rt.Topic, idx)
 			if p == nil {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code

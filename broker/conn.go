@@ -212,6 +212,9 @@ func readFrame(r io.Reader, n int) ([]byte, error) {
 
 // handle decodes one request and runs its synchronous part.
 func (c *conn) handle(body []byte) (*reply, error) {
+	if c.sasl != nil && c.sasl.raw {
+		return c.handleRawSASL(body) // after SaslHandshake v0: a bare token, no header
+	}
 	if len(body) < 8 {
 		return nil, fmt.Errorf("request of %d bytes is shorter than a header: %w", len(body), errCloseConn)
 	}

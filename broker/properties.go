@@ -1,9 +1,10 @@
 package broker
 
 import (
+	"cmp"
 	"fmt"
-	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,17 +28,28 @@ func ReadProperties(path string) (Properties, error) {
 // KnownProperties lists the Kafka settings Eddy's broker understands, with
 // a one-line description each (used for help text and warnings).
 var KnownProperties = map[string]string{
-	"log.dirs":                  "data directory (one; Eddy does not spread partitions over several)",
-	"log.dir":                   "data directory, if log.dirs is unset",
-	"listeners":                 "listener, e.g. PLAINTEXT://127.0.0.1:9092 (one)",
-	"advertised.listeners":      "address given to clients in metadata, e.g. PLAINTEXT://myhost:9092",
-	"node.id":                   "this broker's id",
-	"broker.id":                 "alias of node.id",
-	"num.partitions":            "partitions of auto-created topics",
-	"auto.create.topics.enable": "create unknown topics on metadata requests (true/false)",
-	"log.segment.bytes":         "segment size before rolling",
-	"message.max.bytes":         "largest record batch accepted",
-	"socket.request.max.bytes":  "largest request accepted",
+	"log.dirs":                                  "data directory (one; Eddy does not spread partitions over several)",
+	"log.dir":                                   "data directory, if log.dirs is unset",
+	"listeners":                                 "listeners, e.g. PLAINTEXT://127.0.0.1:9092,SASL_SSL://:9093",
+	"advertised.listeners":                      "addresses given to clients in metadata, per listener, e.g. PLAINTEXT://myhost:9092",
+	"listener.security.protocol.map":            "listener name to security protocol, e.g. CLIENT:SASL_SSL,INTERNAL:PLAINTEXT",
+	"ssl.keystore.location":                     "PEM file with the server certificate chain and private key (listener.name.<l>. prefix per listener)",
+	"ssl.truststore.location":                   "PEM file with the CA certificates client certificates are checked against",
+	"ssl.client.auth":                           "client certificates: none, requested or required",
+	"ssl.enabled.protocols":                     "TLS versions: TLSv1.2, TLSv1.3",
+	"ssl.principal.mapping.rules":               "client certificate subject to principal name, e.g. RULE:^CN=([^,]+).*$/$1/,DEFAULT",
+	"sasl.enabled.mechanisms":                   "SASL mechanisms: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512",
+	"connections.max.reauth.ms":                 "SASL session lifetime before re-authentication (0: none)",
+	"authorizer.class.name":                     "any non-empty value turns on ACL authorization",
+	"super.users":                               "principals allowed everything, e.g. User:admin;User:ops",
+	"allow.everyone.if.no.acl.found":            "allow what no ACL matches (true/false)",
+	"node.id":                                   "this broker's id",
+	"broker.id":                                 "alias of node.id",
+	"num.partitions":                            "partitions of auto-created topics",
+	"auto.create.topics.enable":                 "create unknown topics on metadata requests (true/false)",
+	"log.segment.bytes":                         "segment size before rolling",
+	"message.max.bytes":                         "largest record batch accepted",
+	"socket.request.max.bytes":                  "largest request accepted",
 	"max.incremental.fetch.session.cache.slots": "fetch sessions kept",
 	"connections.max.idle.ms":                   "idle connections are closed after this",
 }
@@ -66,18 +78,34 @@ func ConfigFromProperties(base Config, props Properties) (cfg Config, ignored []
 				return cfg, nil, bad(k, v, "Eddy uses one data directory; give one path")
 			}
 			cfg.DataDir = v
-		case "listeners":
-			addr, err := listenerAddr(v)
+		case "listeners", "advertised.listeners", "listener.security.protocol.map":
+			// With the ssl.* and sasl.* settings, after the loop.
+		case "authorizer.class.name":
+			cfg.Authorizer = strings.TrimSpace(v) != ""
+		case "super.users":
+			cfg.SuperUsers = nil
+			for _, p := range strings.Split(v, ";") {
+				if p = strings.TrimSpace(p); p != "" {
+					cfg.SuperUsers = append(cfg.SuperUsers, p)
+				}
+			}
+		case "allow.everyone.if.no.acl.found":
+			on, err := strconv.ParseBool(v)
 			if err != nil {
+				return cfg, nil, bad(k, v, "want true or false")
+			}
+			cfg.AllowEveryoneIfNoACLFound = on
+		case "ssl.principal.mapping.rules":
+			if _, err := parsePrincipalRules(v); err != nil {
 				return cfg, nil, bad(k, v, err.Error())
 			}
-			cfg.Listen = addr
-		case "advertised.listeners":
-			addr, err := listenerAddr(v)
-			if err != nil {
-				return cfg, nil, bad(k, v, err.Error())
+			cfg.SSLPrincipalMappingRules = v
+		case "connections.max.reauth.ms":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				return cfg, nil, bad(k, v, "want a non-negative number of milliseconds")
 			}
-			cfg.AdvertisedAddr = addr
+			cfg.ReauthInterval = time.Duration(n) * time.Millisecond
 		case "node.id", "broker.id":
 			n, err := strconv.ParseInt(v, 10, 32)
 			if err != nil || n < 0 {
@@ -155,6 +183,9 @@ func ConfigFromProperties(base Config, props Properties) (cfg Config, ignored []
 				cfg.RetentionCheckInterval = time.Duration(n) * time.Millisecond
 			}
 		default:
+			if isListenerSetting(k) {
+				continue
+			}
 			if d := topicConfigByBroke[k]; d != nil && k != "log.segment.bytes" && k != "message.max.bytes" {
 				if why := d.check(v); why != "" {
 					return cfg, nil, bad(k, v, why)
@@ -163,6 +194,11 @@ func ConfigFromProperties(base Config, props Properties) (cfg Config, ignored []
 				continue
 			}
 			ignored = append(ignored, k)
+		}
+	}
+	if props["listeners"] != "" || props["advertised.listeners"] != "" {
+		if err := listenersFromProperties(&cfg, props); err != nil {
+			return cfg, nil, err
 		}
 	}
 	return cfg, ignored, nil
@@ -178,21 +214,73 @@ func setDefault(m map[string]string, k, v string) map[string]string {
 	return out
 }
 
-// listenerAddr turns a Kafka listener ("PLAINTEXT://host:port", or plain
-// "host:port") into host:port. Only one PLAINTEXT listener is served.
-func listenerAddr(v string) (string, error) {
-	if strings.Contains(v, ",") {
-		return "", fmt.Errorf("only one listener is supported")
+// listenersFromProperties sets cfg's listeners from listeners,
+// advertised.listeners, listener.security.protocol.map and each
+// listener's ssl.* and sasl.enabled.mechanisms settings (which a
+// listener.name.<name>. prefix sets for one listener only). A single
+// PLAINTEXT listener is kept in the Listen shorthand.
+func listenersFromProperties(cfg *Config, props Properties) error {
+	lv := props["listeners"]
+	if lv == "" {
+		lv = "PLAINTEXT://" + cmp.Or(cfg.Listen, defaultListen)
 	}
-	if !strings.Contains(v, "://") {
-		return v, nil
-	}
-	u, err := url.Parse(v)
+	ls, err := parseListeners(lv, props["advertised.listeners"], props["listener.security.protocol.map"])
 	if err != nil {
-		return "", err
+		return fmt.Errorf("broker: setting %w", err)
 	}
-	if !strings.EqualFold(u.Scheme, "PLAINTEXT") {
-		return "", fmt.Errorf("only PLAINTEXT listeners are supported so far, not %s", u.Scheme)
+	if len(ls) == 1 && ls[0].Protocol == Plaintext && ls[0].Name == string(Plaintext) {
+		if props["listeners"] != "" {
+			cfg.Listen = ls[0].Addr
+		}
+		cfg.AdvertisedAddr = ls[0].AdvertisedAddr
+		cfg.Listeners = nil
+		return nil
 	}
-	return u.Host, nil
+	for i := range ls {
+		l := &ls[i]
+		get := func(k string) string {
+			if v, ok := props["listener.name."+strings.ToLower(l.Name)+"."+k]; ok {
+				return v
+			}
+			return props[k]
+		}
+		if l.Protocol.usesTLS() {
+			if l.TLS, err = tlsFromProperties(get); err != nil {
+				return fmt.Errorf("broker: listener %s: %w", l.Name, err)
+			}
+			if len(l.TLS.Certificates) == 0 {
+				return fmt.Errorf("broker: setting listeners: listener %s (%s) needs ssl.keystore.location", l.Name, l.Protocol)
+			}
+		}
+		if l.Protocol.usesSASL() {
+			if v := get("sasl.enabled.mechanisms"); v != "" {
+				for _, m := range strings.Split(v, ",") {
+					l.SASLMechanisms = append(l.SASLMechanisms, strings.ToUpper(strings.TrimSpace(m)))
+				}
+			}
+		}
+	}
+	cfg.Listeners = ls
+	c := *cfg
+	if _, err := c.effectiveListeners(); err != nil {
+		return fmt.Errorf("broker: setting listeners: %w", err)
+	}
+	return nil
+}
+
+// listenerSettings are the per-listener settings listenersFromProperties reads.
+var listenerSettings = []string{
+	"ssl.keystore.location", "ssl.keystore.type", "ssl.keystore.certificate.chain", "ssl.keystore.key",
+	"ssl.key.password", "ssl.truststore.location", "ssl.truststore.type", "ssl.truststore.certificates",
+	"ssl.client.auth", "ssl.enabled.protocols", "sasl.enabled.mechanisms",
+}
+
+func isListenerSetting(k string) bool {
+	if strings.HasPrefix(k, "listener.name.") {
+		rest := strings.TrimPrefix(k, "listener.name.")
+		if _, after, ok := strings.Cut(rest, "."); ok {
+			k = after
+		}
+	}
+	return slices.Contains(listenerSettings, k)
 }

@@ -170,17 +170,29 @@ func (s *credentialStore) persistLocked() error {
 // false) if there is none.
 func (s *credentialStore) lookup(user string, k *scramKind) (scramCredential, bool) {
 	s.mu.RLock()
+	defer s.mu.RUnlock()
 	cred, ok := s.users[user][k.name]
-	s.mu.RUnlock()
 	if ok {
 		return cred, true
 	}
+	// A fake shaped like the real ones: the salt length and iteration
+	// count of another user's credential (kadm's defaults if none).
+	saltLen, iterations := 24, 8192
+	for _, creds := range s.users {
+		if c, ok := creds[k.name]; ok {
+			saltLen, iterations = len(c.Salt), c.Iterations
+			break
+		}
+	}
 	salt := k.hmac(s.secret, "salt\x00"+k.name+"\x00"+user)
+	for len(salt) < saltLen {
+		salt = append(salt, k.hmac(s.secret, string(salt))...)
+	}
 	return scramCredential{
-		Salt:       salt,
+		Salt:       salt[:saltLen],
 		StoredKey:  k.hmac(s.secret, "stored\x00"+k.name+"\x00"+user),
 		ServerKey:  k.hmac(s.secret, "server\x00"+k.name+"\x00"+user),
-		Iterations: minScramIterations,
+		Iterations: iterations,
 	}, false
 }
 
