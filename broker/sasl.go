@@ -280,7 +280,9 @@ func (s *scramExchange) clientFinalMsg(msg string) ([]byte, error) {
 	if err != nil || string(cb) != s.gs2Header {
 		return nil, errors.New("channel binding does not match the GS2 header")
 	}
-	if attrs[1][2:] != s.nonce {
+	// Kafka accepts a nonce that merely ends with the server's: librdkafka
+	// sends its client nonce once more in front of it.
+	if !strings.HasSuffix(attrs[1][2:], s.nonce) {
 		return nil, errors.New("nonce does not match")
 	}
 	proof, err := base64.StdEncoding.DecodeString(proofAttr)
