@@ -56,6 +56,7 @@ standalone with "eddy broker".`,
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	root.AddCommand(newBrokerCommand(), newDemoCommand(), newConnectCommand())
 	root.AddCommand(newTopicCommand(), newProduceCommand(), newConsumeCommand(), newGroupCommand(), newClusterCommand())
+	root.AddCommand(newACLCommand(), newUserCommand())
 	root.SetFlagErrorFunc(flagUsageError)
 	return root
 }
