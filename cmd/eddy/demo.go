@@ -279,9 +279,19 @@ loop:
 			o.logger.Warn("demo: pause", "connector", name, "err", err)
 		}
 	}
+	// Drained: everything generated was processed and written, and nothing
+	// new was generated for a few checks (pausing takes effect
+	// asynchronously).
+	var last int64 = -1
+	var still int
 	drained := waitFor(bg, 15*time.Second, func() bool {
 		c := snapshot()
-		return c.enriched >= c.pageViews && c.rows >= c.updates
+		if c.pageViews+c.users == last {
+			still++
+		} else {
+			last, still = c.pageViews+c.users, 0
+		}
+		return still >= 3 && c.enriched >= c.pageViews && c.rows >= c.updates
 	})
 	stopApp()
 	if err := <-appDone; err != nil {

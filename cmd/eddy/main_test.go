@@ -246,3 +246,40 @@ func httpGet(t *testing.T, url string) string {
 	}
 	return strings.TrimSpace(string(b))
 }
+
+// TestDemoStopsCleanlyOnInterrupt: Ctrl-C drains, summarises and exits 0.
+func TestDemoStopsCleanlyOnInterrupt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("demo runs for seconds")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := eddyCommand(ctx, "demo", "--rate", "300")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		if strings.HasPrefix(sc.Text(), "running:") {
+			time.Sleep(time.Second)
+			if err := cmd.Process.Signal(os.Interrupt); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("demo after SIGINT: %v\n%s\nstderr:\n%s", err, out.String(), stderr.String())
+	}
+	m := regexp.MustCompile(`records in:\s+(\d+) page views`).FindStringSubmatch(out.String())
+	if m == nil || m[1] == "0" {
+		t.Errorf("no summary of what flowed in:\n%s", out.String())
+	}
+}
