@@ -100,7 +100,7 @@ everything, and a second run on it carries on where the first stopped.`,
 	f := cmd.Flags()
 	f.DurationVar(&runFor, "for", 0, "stop after this long and print a summary (0 = until Ctrl-C)")
 	f.IntVar(&o.rate, "rate", 200, "page views generated per second")
-	f.IntVar(&o.users, "users", 1000, "users registered in the users table before page views start")
+	f.IntVar(&o.users, "users", 1000, "users written to the users table before page views start (User_0, User_1, ...; page views come from the first 100, and past 1000 users are re-registered in new regions)")
 	f.StringVar(&o.dataDir, "data-dir", "", "directory for the broker's data, the streams state and results.jsonl (default: a temporary directory, removed at exit)")
 	f.StringVar(&o.httpAddr, "http", "127.0.0.1:0", "address serving /metrics and the connector REST API (port 0: a free port)")
 	f.DurationVar(&o.progress, "progress", 5*time.Second, "how often to print progress")
