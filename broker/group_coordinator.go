@@ -105,20 +105,39 @@ func (gc *groupCoordinator) offsetsPartition(group string) (*partition, error) {
 }
 
 func (gc *groupCoordinator) offsetsPartitionAt(idx int32) (*partition, error) {
-	if p := gc.b.topics.partition(offsetsTopic, idx); p != nil {
-		return p, nil
+	return gc.b.internalPartition(offsetsTopic, gc.partitions, idx)
+}
+
+// internalConfigs are the settings of the broker's internal topics, as
+// Kafka gives them.
+var internalConfigs = map[string]string{"cleanup.policy": "compact", "segment.bytes": "104857600"}
+
+// internalPartition returns partition idx of an internal topic, creating
+// the topic with n partitions on first use. Two first uses at once are
+// common (groups and transactions starting together): the one that finds
+// the topic being created waits for it.
+func (b *Broker) internalPartition(topic string, n, idx int32) (*partition, error) {
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		if p := b.topics.partition(topic, idx); p != nil {
+			return p, nil
+		}
+		t, err := b.topics.create(topic, n, internalConfigs)
+		switch {
+		case err == nil, errors.Is(err, errTopicExists) && t != nil:
+			if p := b.topics.partition(topic, idx); p != nil {
+				return p, nil
+			}
+			return nil, fmt.Errorf("%s has no partition %d", topic, idx)
+		case errors.Is(err, errTopicExists): // being created or deleted right now
+			select {
+			case <-time.After(wait):
+			case <-b.ctx.Done():
+				return nil, fmt.Errorf("create %s: %w", topic, b.ctx.Err())
+			}
+		default:
+			return nil, fmt.Errorf("create %s: %w", topic, err)
+		}
 	}
-	_, err := gc.b.topics.create(offsetsTopic, gc.partitions, map[string]string{
-		"cleanup.policy": "compact",
-		"segment.bytes":  "104857600",
-	})
-	if err != nil && !errors.Is(err, errTopicExists) {
-		return nil, fmt.Errorf("create %s: %w", offsetsTopic, err)
-	}
-	if p := gc.b.topics.partition(offsetsTopic, idx); p != nil {
-		return p, nil
-	}
-	return nil, fmt.Errorf("%s has no partition %d", offsetsTopic, idx)
 }
 
 // appendRecords appends recs to the group's partition of

@@ -437,3 +437,35 @@ func TestCommittedOffsetsSurviveRestart(t *testing.T) {
 		t.Errorf("deleting a missing group: %v, want GROUP_ID_NOT_FOUND", err)
 	}
 }
+
+// TestConcurrentFirstCommits: many groups committing at once on a fresh
+// broker all succeed, although the first of them creates
+// __consumer_offsets while the others wait for it.
+func TestConcurrentFirstCommits(t *testing.T) {
+	b := startBroker(t, groupTestConfig)
+	ctx := testCtx(t)
+	produceN(t, b.Addr(), "first-commits", 1, 1)
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			adm := kadm.NewClient(newKgo(t, b.Addr()))
+			offs := kadm.Offsets{}
+			offs.Add(kadm.Offset{Topic: "first-commits", Partition: 0, At: 1, LeaderEpoch: -1})
+			resp, err := adm.CommitOffsets(ctx, fmt.Sprintf("first-group-%d", i), offs)
+			if err == nil {
+				err = resp.Error()
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("commit: %v", err)
+		}
+	}
+}

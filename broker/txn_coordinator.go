@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -104,18 +103,7 @@ func (tc *txnCoordinator) all() []*txnMeta {
 // creating the topic on first use.
 func (tc *txnCoordinator) statePartition(id string) (*partition, error) {
 	n := tc.b.cfg.OffsetsTopicPartitions
-	idx := (javaStringHash(id) & 0x7fffffff) % n
-	if p := tc.b.topics.partition(txnStateTopic, idx); p != nil {
-		return p, nil
-	}
-	_, err := tc.b.topics.create(txnStateTopic, n, map[string]string{"cleanup.policy": "compact", "segment.bytes": "104857600"})
-	if err != nil && !errors.Is(err, errTopicExists) {
-		return nil, fmt.Errorf("create %s: %w", txnStateTopic, err)
-	}
-	if p := tc.b.topics.partition(txnStateTopic, idx); p != nil {
-		return p, nil
-	}
-	return nil, fmt.Errorf("%s has no partition %d", txnStateTopic, idx)
+	return tc.b.internalPartition(txnStateTopic, n, (javaStringHash(id)&0x7fffffff)%n)
 }
 
 // persistLocked records tm in __transaction_state and waits until it is
