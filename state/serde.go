@@ -75,6 +75,36 @@ func (Int64) Decode(b []byte) (int64, error) {
 	return getInt64(b), nil
 }
 
+// Long encodes an int64 as Kafka's LongSerializer does: 8 big-endian bytes,
+// two's complement. Use it for records other Kafka clients read; Int64
+// flips the sign bit so that keys sort in numeric order, which Long's
+// bytes do not for negative numbers.
+type Long struct{}
+
+func (Long) Encode(v int64) ([]byte, error) {
+	return binary.BigEndian.AppendUint64(nil, uint64(v)), nil
+}
+func (Long) Decode(b []byte) (int64, error) {
+	if len(b) != 8 {
+		return 0, fmt.Errorf("state: long needs 8 bytes, got %d", len(b))
+	}
+	return int64(binary.BigEndian.Uint64(b)), nil
+}
+
+// Double encodes a float64 as Kafka's DoubleSerializer does: the IEEE 754
+// bits, big-endian. Float64 is its order-preserving counterpart.
+type Double struct{}
+
+func (Double) Encode(v float64) ([]byte, error) {
+	return binary.BigEndian.AppendUint64(nil, math.Float64bits(v)), nil
+}
+func (Double) Decode(b []byte) (float64, error) {
+	if len(b) != 8 {
+		return 0, fmt.Errorf("state: double needs 8 bytes, got %d", len(b))
+	}
+	return math.Float64frombits(binary.BigEndian.Uint64(b)), nil
+}
+
 // Uint64 encodes a uint64 in 8 big-endian bytes.
 type Uint64 struct{}
 

@@ -31,8 +31,9 @@ type KeyValue[K, V any] struct {
 func KV[K, V any](k K, v V) KeyValue[K, V] { return KeyValue[K, V]{Key: k, Value: v} }
 
 // DefaultSerde is the serde used where none is given: state.String for
-// string, state.Bytes for []byte, state.Int64 for int64, state.Float64 for
-// float64, and state.Msgpack[T] for everything else.
+// string, state.Bytes for []byte, state.Long for int64 and state.Double for
+// float64 (the encodings of Kafka's own serdes, so Java and other clients
+// read what a topology writes), and state.Msgpack[T] for everything else.
 func DefaultSerde[T any]() state.Serde[T] {
 	var zero T
 	var s any
@@ -42,9 +43,9 @@ func DefaultSerde[T any]() state.Serde[T] {
 	case []byte:
 		s = state.Bytes{}
 	case int64:
-		s = state.Int64{}
+		s = state.Long{}
 	case float64:
-		s = state.Float64{}
+		s = state.Double{}
 	default:
 		return state.Msgpack[T]{}
 	}

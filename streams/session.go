@@ -27,7 +27,7 @@ func WindowedBySession[K, V any](g GroupedStream[K, V], w SessionWindows) Sessio
 // Count counts the records per key and session.
 func (s SessionWindowedStream[K, V]) Count(m Materialized[K, int64]) Table[Windowed[K], int64] {
 	if m.Values == nil {
-		m.Values = state.Int64{}
+		m.Values = state.Long{} // Kafka's LongSerde, as Kafka Streams counts
 	}
 	return sessionAggregate(s, "KSTREAM-AGGREGATE", m,
 		func() (int64, bool) { return 0, true },

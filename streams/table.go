@@ -236,7 +236,7 @@ func GroupBy[K, V, K2 any](s Stream[K, V], key func(K, V) K2, g Grouped[K2, V]) 
 // Count counts the records per key.
 func (g GroupedStream[K, V]) Count(m Materialized[K, int64]) Table[K, int64] {
 	if m.Values == nil {
-		m.Values = state.Int64{}
+		m.Values = state.Long{} // Kafka's LongSerde, as Kafka Streams counts
 	}
 	return aggregate(g, "KSTREAM-COUNT", m, func() int64 { return 0 },
 		func(_ K, _ V, n int64) int64 { return n + 1 })

@@ -94,7 +94,7 @@ func TestAppPageViewsPerMinute(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n, err := state.Int64{}.Decode(m.Value)
+		n, err := state.Long{}.Decode(m.Value)
 		if err != nil {
 			t.Fatal(err)
 		}

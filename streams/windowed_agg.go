@@ -48,7 +48,7 @@ func WindowedBySliding[K, V any](g GroupedStream[K, V], w SlidingWindows) TimeWi
 // Count counts the records per key and window.
 func (w TimeWindowedStream[K, V]) Count(m Materialized[K, int64]) Table[Windowed[K], int64] {
 	if m.Values == nil {
-		m.Values = state.Int64{}
+		m.Values = state.Long{} // Kafka's LongSerde, as Kafka Streams counts
 	}
 	return windowedAggregate(w, "KSTREAM-AGGREGATE", m, func(_ K, _ V, n int64, _ bool) int64 { return n + 1 })
 }

@@ -232,7 +232,7 @@ func run(ctx context.Context, customers map[string]Customer, orders []Order) (*r
 					res.Enriched[e.Order] = e
 				}
 			case "country-totals":
-				n, err := state.Int64{}.Decode(r.Value)
+				n, err := state.Long{}.Decode(r.Value)
 				if err == nil {
 					sum += n - res.Totals[string(r.Key)]
 					res.Totals[string(r.Key)] = n

@@ -151,7 +151,7 @@ func run(ctx context.Context, text string) (map[string]int64, error) {
 			return nil, err
 		}
 		fs.EachRecord(func(r *kgo.Record) {
-			n, err := state.Int64{}.Decode(r.Value) // the serde the topology wrote with
+			n, err := state.Long{}.Decode(r.Value) // the serde the topology wrote with
 			if err != nil {
 				return
 			}

@@ -66,7 +66,7 @@ func Enrichment() *streams.Topology {
 	enriched.To("enriched-orders", streams.Produced[string, Enriched]{})
 	byCountry := streams.Map(enriched, func(_ string, e Enriched) (string, int64) { return e.Country, e.Amount })
 	totals := byCountry.GroupByKey(streams.Grouped[string, int64]{Name: "by-country"}).
-		Reduce(func(a, v int64) int64 { return a + v }, streams.Materialized[string, int64]{Name: "country-totals-store", Values: state.Int64{}})
+		Reduce(func(a, v int64) int64 { return a + v }, streams.Materialized[string, int64]{Name: "country-totals-store", Values: state.Long{}})
 	totals.ToStream().To("country-totals", streams.Produced[string, int64]{})
 	return must(b.Build())
 }
