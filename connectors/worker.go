@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/eddy-streams/eddy/internal/kafkahash"
 	"log/slog"
 	"sort"
 	"strings"
@@ -270,7 +271,7 @@ func saramaConfig(cfg WorkerConfig) *sarama.Config {
 	sc.Producer.RequiredAcks = sarama.WaitForAll
 	sc.Producer.Return.Successes = true
 	sc.Producer.Idempotent = false
-	sc.Producer.Partitioner = sarama.NewHashPartitioner
+	sc.Producer.Partitioner = kafkahash.NewPartitioner // murmur2, as Kafka and Eddy streams place keys
 	sc.Producer.Retry.Max = 10
 	sc.Producer.Retry.Backoff = 200 * time.Millisecond
 	sc.Producer.Flush.Messages = 0

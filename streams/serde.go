@@ -3,6 +3,7 @@ package streams
 import (
 	"time"
 
+	"github.com/eddy-streams/eddy/internal/kafkahash"
 	"github.com/eddy-streams/eddy/state"
 )
 
@@ -66,45 +67,5 @@ type Partitioner[K, V any] func(key K, value V, n int32) int32
 // Streams) chooses for an encoded key among n: murmur2, made positive,
 // modulo n. Repartition topics and To without a Partitioner use it.
 func DefaultPartition(key []byte, n int32) int32 {
-	if n <= 1 {
-		return 0
-	}
-	return int32(murmur2(key)&0x7fffffff) % n
-}
-
-// murmur2 is Kafka's org.apache.kafka.common.utils.Utils.murmur2.
-func murmur2(data []byte) uint32 {
-	const (
-		seed uint32 = 0x9747b28c
-		m    uint32 = 0x5bd1e995
-		r           = 24
-	)
-	length := len(data)
-	h := seed ^ uint32(length)
-	n := length / 4
-	for i := 0; i < n; i++ {
-		j := i * 4
-		k := uint32(data[j]) | uint32(data[j+1])<<8 | uint32(data[j+2])<<16 | uint32(data[j+3])<<24
-		k *= m
-		k ^= k >> r
-		k *= m
-		h *= m
-		h ^= k
-	}
-	tail := data[n*4:]
-	switch len(tail) {
-	case 3:
-		h ^= uint32(tail[2]) << 16
-		fallthrough
-	case 2:
-		h ^= uint32(tail[1]) << 8
-		fallthrough
-	case 1:
-		h ^= uint32(tail[0])
-		h *= m
-	}
-	h ^= h >> 13
-	h *= m
-	h ^= h >> 15
-	return h
+	return kafkahash.Partition(key, n)
 }
