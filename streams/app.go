@@ -28,7 +28,11 @@ type Config struct {
 	// Sarama is the base client configuration (nil: sarama.NewConfig()).
 	// The app copies it and sets what it relies on: manual offset commits,
 	// oldest offsets for new groups, its own balance strategy, acks=all,
-	// one produce request in flight, manual partitioning.
+	// one request in flight per connection, Consumer.MaxWaitTime at most
+	// 100ms. Records are produced by the app's own batching producer over
+	// sarama's Broker.Produce (see App), so the Producer settings that
+	// apply are RequiredAcks (forced to acks=all), Timeout, Retry.Max,
+	// Retry.Backoff and MaxMessageBytes (the largest batch per partition).
 	Sarama *sarama.Config
 	// StateDir holds the stores, in StateDir/<application id>/<task>/<store>
 	// (default: os.TempDir()/eddy-streams). Two instances of one app on one
@@ -40,6 +44,18 @@ type Config struct {
 	// CommitInterval is how often offsets are committed, after outputs and
 	// changelog writes are acknowledged (default 1s).
 	CommitInterval time.Duration
+	// MaxTaskIdle is Kafka Streams' max.task.idle.ms: how long a task
+	// reading several partitions waits when one of them has no buffered
+	// record, instead of processing the others' records (which could then
+	// be ahead in time of what that partition brings). 0, the default as in
+	// Kafka, waits only for records the partition's high watermark says are
+	// on the broker (being fetched, at most a few seconds), not for new
+	// ones; a negative value never waits.
+	MaxTaskIdle time.Duration
+	// BufferedRecordsPerPartition bounds the records buffered per input
+	// partition (Kafka's buffered.records.per.partition, default 1000):
+	// fetching a partition pauses while its buffer is full.
+	BufferedRecordsPerPartition int
 	// ReplicationFactor of the internal topics the app creates (default 1).
 	ReplicationFactor int16
 	// OnDeserializationError and DeadLetterTopic: see ErrorPolicy.
@@ -48,6 +64,9 @@ type Config struct {
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
+
+// maxFetchWait caps the consumer's Consumer.MaxWaitTime.
+const maxFetchWait = 100 * time.Millisecond
 
 // App runs a topology over Kafka through sarama, at least once: several
 // instances with one ApplicationID share the input partitions through a
@@ -58,9 +77,13 @@ type Config struct {
 // co-partitioned inputs together and tasks with their previous owner.
 //
 // Processing: each assigned input partition is consumed by its own
-// goroutine, which processes a record under its task's lock (so a task's
-// records are processed one at a time), producing outputs, repartition and
-// changelog records asynchronously.
+// goroutine, which buffers its records in the task's queue for that
+// partition (fetching pauses while it is full); each task has a goroutine
+// that processes the buffered record with the smallest timestamp across
+// the task's partitions (waiting for an empty partition as MaxTaskIdle
+// says), so that stream time advances in timestamp order across inputs.
+// Outputs, repartition and changelog records are sent in batches,
+// asynchronously.
 //
 // Commits: every CommitInterval, and before a rebalance or shutdown, all
 // tasks pause; store caches are flushed; the app waits until every record
@@ -74,7 +97,9 @@ type App struct {
 	sc  *sarama.Config
 
 	client   sarama.Client
+	pclient  sarama.Client // the producer's own connections
 	producer *producer
+	group    sarama.ConsumerGroup
 
 	// Set up by Run before consuming, read-only afterwards.
 	refs       map[string]topicRef     // resolved topic -> ref
@@ -93,10 +118,24 @@ type App struct {
 }
 
 type runningTask struct {
-	mu      sync.Mutex // held while the task processes or commits
+	mu      sync.Mutex // held while the task processes a batch or commits
 	t       *task
 	offsets map[topicPartition]int64 // next offset to commit
 	dirty   bool
+
+	// The input of the current generation (replaced by every Setup).
+	in *taskInput
+}
+
+// taskInput is a task's input in one generation of the group: a queue per
+// input partition, filled by ConsumeClaim, drained by the task's goroutine.
+type taskInput struct {
+	mu    sync.Mutex
+	parts []*partitionQueue
+	byTP  map[topicPartition]*partitionQueue
+	wake  chan struct{} // capacity 1: records were buffered
+	stop  chan struct{} // closed by Cleanup
+	done  chan struct{} // closed when the task's goroutine has returned
 }
 
 // NewApp checks cfg and returns an App for t; Run starts it.
@@ -115,6 +154,9 @@ func NewApp(t *Topology, cfg Config) (*App, error) {
 	}
 	if cfg.ReplicationFactor <= 0 {
 		cfg.ReplicationFactor = 1
+	}
+	if cfg.BufferedRecordsPerPartition <= 0 {
+		cfg.BufferedRecordsPerPartition = 1000
 	}
 	a := &App{top: t, cfg: cfg, log: cfg.Logger, tasks: map[TaskID]*runningTask{}}
 	if a.log == nil {
@@ -135,8 +177,15 @@ func NewApp(t *Topology, cfg Config) (*App, error) {
 	sc.Producer.Idempotent = false
 	// Records of one partition must land in the order sent (changelogs
 	// are replayed in order); with retries and no idempotence that takes
-	// one request in flight.
+	// one request in flight (the producer sends one at a time anyway).
 	sc.Net.MaxOpenRequests = 1
+	// A partition resumed after a pause is fetched only once the fetch in
+	// flight returns, which waits up to MaxWaitTime when the partitions it
+	// asks for have nothing new: keep that short so that tasks do not
+	// starve.
+	if sc.Consumer.MaxWaitTime > maxFetchWait {
+		sc.Consumer.MaxWaitTime = maxFetchWait
+	}
 	if sc.ClientID == "" || sc.ClientID == "sarama" {
 		sc.ClientID = cfg.ApplicationID
 	}
@@ -189,7 +238,14 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.setupTopics(ctx); err != nil {
 		return err
 	}
-	a.producer, err = newProducer(client)
+	// The producer has its own client: its requests must not queue behind
+	// the consumer's long-polling fetches on a shared connection.
+	a.pclient, err = sarama.NewClient(a.cfg.Brokers, a.sc)
+	if err != nil {
+		return fmt.Errorf("streams: connect: %w", err)
+	}
+	defer a.pclient.Close()
+	a.producer, err = newProducer(a.pclient)
 	if err != nil {
 		return err
 	}
@@ -198,6 +254,7 @@ func (a *App) Run(ctx context.Context) error {
 		a.producer.close()
 		return fmt.Errorf("streams: consumer group: %w", err)
 	}
+	a.group = group
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	topics := make([]string, 0, len(a.subOf))
@@ -389,17 +446,7 @@ func (e appEnv) produce(topic string, partition int32, key, value []byte, ts tim
 		}
 		partition = DefaultPartition(key, n)
 	}
-	m := &sarama.ProducerMessage{Topic: topic, Partition: partition, Timestamp: ts}
-	if key != nil {
-		m.Key = sarama.ByteEncoder(key)
-	}
-	if value != nil {
-		m.Value = sarama.ByteEncoder(value)
-	}
-	for _, h := range headers {
-		m.Headers = append(m.Headers, sarama.RecordHeader{Key: []byte(h.Key), Value: h.Value})
-	}
-	return e.a.producer.send(m)
+	return e.a.producer.send(topic, partition, key, value, ts, headers)
 }
 
 func (e appEnv) partitions(topic string) (int32, error) {
@@ -442,15 +489,17 @@ func (e appEnv) lateRecord(t *task, op string, ts time.Time, attrs ...any) {
 type handler struct {
 	a      *App
 	cancel context.CancelFunc
-	stop   chan struct{}
+	stop   chan struct{} // closed by Cleanup: stops the commit loop
 	loop   sync.WaitGroup
 }
 
-// Setup opens the tasks of the new assignment (restoring their stores) and
-// closes those that moved away. Tasks kept from the previous generation keep
-// their open stores.
+// Setup opens the tasks of the new assignment (restoring their stores),
+// closes those that moved away, and starts a goroutine per task that
+// processes the records its claims buffer. Tasks kept from the previous
+// generation keep their open stores.
 func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 	a := h.a
+	h.stop = make(chan struct{})
 	want := a.tasksFor(sess.Claims())
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -482,11 +531,122 @@ func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 		}
 		a.tasks[id] = &runningTask{t: t, offsets: map[topicPartition]int64{}}
 	}
+	for _, id := range ids {
+		rt := a.tasks[id]
+		tps := want[id]
+		slices.SortFunc(tps, func(x, y topicPartition) int {
+			if x.topic < y.topic {
+				return -1
+			}
+			if x.topic > y.topic {
+				return 1
+			}
+			return int(x.partition - y.partition)
+		})
+		in := &taskInput{
+			byTP: map[topicPartition]*partitionQueue{},
+			wake: make(chan struct{}, 1),
+			stop: make(chan struct{}),
+			done: make(chan struct{}),
+		}
+		for _, tp := range tps {
+			ref := a.refs[tp.topic]
+			q := &partitionQueue{tp: tp, ref: ref, src: rt.t.sources[ref], next: -1, start: -1}
+			in.parts = append(in.parts, q)
+			in.byTP[tp] = q
+		}
+		rt.in = in
+		go h.runTask(rt, in)
+	}
 	a.log.Debug("streams: assignment", "app", a.cfg.ApplicationID, "member", sess.MemberID(), "generation", sess.GenerationID(), "tasks", ids)
-	h.stop = make(chan struct{})
 	h.loop.Add(1)
 	go h.commitLoop(sess)
 	return nil
+}
+
+// batchRecords is how many records a task processes under one hold of its
+// lock (a commit waits for at most that many).
+const batchRecords = 256
+
+// runTask is a task's goroutine in one generation: it processes the
+// records of in, smallest timestamp first, until in.stop is closed.
+func (h *handler) runTask(rt *runningTask, in *taskInput) {
+	defer close(in.done)
+	a := h.a
+	idle := a.cfg.MaxTaskIdle
+	high := a.cfg.BufferedRecordsPerPartition
+	low := high / 2
+	batch := make([]queued, 0, batchRecords)
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		select {
+		case <-in.stop:
+			return
+		default:
+		}
+		in.mu.Lock()
+		var wait time.Duration
+		batch, wait = choose(in.parts, batch[:0], batchRecords, idle, time.Now())
+		var resume map[string][]int32
+		for _, q := range in.parts {
+			if q.paused && q.len() < low {
+				q.paused = false
+				if resume == nil {
+					resume = map[string][]int32{}
+				}
+				resume[q.tp.topic] = append(resume[q.tp.topic], q.tp.partition)
+			}
+		}
+		in.mu.Unlock()
+		if resume != nil {
+			a.group.Resume(resume)
+		}
+		if len(batch) == 0 {
+			var after <-chan time.Time
+			if wait > 0 {
+				if timer == nil {
+					timer = time.NewTimer(wait)
+				} else {
+					timer.Reset(wait)
+				}
+				after = timer.C
+			}
+			select {
+			case <-in.stop:
+				return
+			case <-in.wake:
+			case <-after:
+			}
+			continue
+		}
+		rt.mu.Lock()
+		var err error
+		n := 0
+		for i := range batch {
+			b := &batch[i]
+			if err = rt.t.processWith(b.q.src, &b.r); err != nil {
+				break
+			}
+			rt.offsets[b.q.tp] = b.r.offset + 1
+			n++
+		}
+		if n > 0 {
+			rt.dirty = true
+		}
+		rt.mu.Unlock()
+		a.processed.Add(int64(n))
+		clear(batch)
+		if err != nil {
+			a.fail(err)
+			h.cancel()
+			return
+		}
+	}
 }
 
 func (h *handler) commitLoop(sess sarama.ConsumerGroupSession) {
@@ -591,56 +751,118 @@ func (a *App) commit(sess sarama.ConsumerGroupSession) error {
 	return nil
 }
 
-// ConsumeClaim processes one input partition's records under its task's
-// lock.
+// ConsumeClaim buffers one input partition's records in its task's queue,
+// and pauses fetching the partition while the queue is full.
 func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	a := h.a
 	topic, part := claim.Topic(), claim.Partition()
 	st := a.subOf[topic]
-	ref := a.refs[topic]
 	a.mu.Lock()
 	rt := a.tasks[TaskID{SubTopology: st.ID, Partition: part}]
+	var in *taskInput
+	if rt != nil {
+		in = rt.in
+	}
 	a.mu.Unlock()
-	if rt == nil {
+	if in == nil || in.byTP[topicPartition{topic, part}] == nil {
 		return fmt.Errorf("streams: no task for %s/%d", topic, part)
 	}
 	tp := topicPartition{topic, part}
-	var raw rawRecord
-	for m := range claim.Messages() {
-		raw = rawRecord{topic: topic, partition: part, offset: m.Offset, key: m.Key, value: m.Value, timestamp: m.Timestamp}
-		if len(m.Headers) > 0 {
-			raw.headers = make([]Header, len(m.Headers))
-			for i, hd := range m.Headers {
-				raw.headers[i] = Header{Key: string(hd.Key), Value: hd.Value}
+	q := in.byTP[tp]
+	start := claim.InitialOffset()
+	switch start {
+	case sarama.OffsetNewest:
+		start = claim.HighWaterMarkOffset()
+	case sarama.OffsetOldest:
+		if off, err := a.client.GetOffset(topic, part, sarama.OffsetOldest); err == nil {
+			start = off
+		} else {
+			start = -1
+		}
+	}
+	in.mu.Lock()
+	q.claim, q.start = claim, start
+	in.mu.Unlock()
+	high := a.cfg.BufferedRecordsPerPartition
+	msgs := claim.Messages()
+	for m := range msgs {
+		// A new chunk each time: the queue keeps it.
+		buf := make([]rawRecord, 1, 1+min(len(msgs), 255))
+		buf[0] = toRaw(m)
+		// Take what else has arrived, without waiting.
+	more:
+		for len(buf) < cap(buf) {
+			select {
+			case m, ok := <-msgs:
+				if !ok {
+					break more
+				}
+				buf = append(buf, toRaw(m))
+			default:
+				break more
 			}
 		}
-		rt.mu.Lock()
-		err := rt.t.process(&raw, ref)
-		if err == nil {
-			rt.offsets[tp] = m.Offset + 1
-			rt.dirty = true
-			a.processed.Add(1)
+		in.mu.Lock()
+		q.push(buf)
+		pause := !q.paused && q.len() >= high
+		if pause {
+			q.paused = true
 		}
-		rt.mu.Unlock()
-		if err != nil {
-			a.fail(err)
-			h.cancel()
-			return err
+		in.mu.Unlock()
+		select {
+		case in.wake <- struct{}{}:
+		default:
+		}
+		if pause {
+			a.group.Pause(map[string][]int32{topic: {part}})
 		}
 	}
 	return nil
 }
 
-// Cleanup commits what the tasks processed in this generation. The tasks
-// stay open until the next Setup shows whether they stay here.
+func toRaw(m *sarama.ConsumerMessage) rawRecord {
+	r := rawRecord{topic: m.Topic, partition: m.Partition, offset: m.Offset, key: m.Key, value: m.Value, timestamp: m.Timestamp}
+	if len(m.Headers) > 0 {
+		r.headers = make([]Header, len(m.Headers))
+		for i, hd := range m.Headers {
+			r.headers[i] = Header{Key: string(hd.Key), Value: hd.Value}
+		}
+	}
+	return r
+}
+
+// Cleanup stops the tasks' goroutines and commits what they processed in
+// this generation; records buffered and not processed are dropped (the
+// next generation fetches them again from the committed offsets). The
+// tasks stay open until the next Setup shows whether they stay here.
 func (h *handler) Cleanup(sess sarama.ConsumerGroupSession) error {
-	close(h.stop)
+	a := h.a
+	if h.stop != nil {
+		select {
+		case <-h.stop:
+		default:
+			close(h.stop)
+		}
+	}
 	h.loop.Wait()
-	if h.a.failure() != nil {
+	a.mu.Lock()
+	var ins []*taskInput
+	for _, rt := range a.tasks {
+		if rt.in != nil {
+			ins = append(ins, rt.in)
+			close(rt.in.stop)
+			rt.in = nil
+		}
+	}
+	a.mu.Unlock()
+	for _, in := range ins {
+		<-in.done
+	}
+	if a.failure() != nil {
 		return nil
 	}
-	if err := h.a.commit(sess); err != nil {
-		h.a.fail(err)
+	if err := a.commit(sess); err != nil {
+		a.fail(err)
 		h.cancel()
 		return err
 	}

@@ -65,12 +65,25 @@
 // co-partitioned inputs together and tasks with the instance that already
 // has their stores open). Before a task processes anything its stores are
 // restored from their changelogs, from the local checkpoint when there is
-// one. Records of a task are processed one at a time; outputs, repartition
-// and changelog records are produced asynchronously, and at every commit the
-// app waits for all of them to be acknowledged, writes store checkpoints,
-// then commits the input offsets. After a crash, records since the last
-// commit are processed again: counts may exceed the truth by those records,
-// never fall short. Exactly-once (transactions) is not there yet.
+// one.
+//
+// Each input partition of a task has a buffer (Config.BufferedRecordsPerPartition
+// records, Kafka's buffered.records.per.partition; fetching the partition
+// pauses while it is full), and the task processes, one at a time, the
+// buffered record with the smallest timestamp across its partitions, as
+// Kafka Streams does: a task reading two topics, a join say, sees their
+// records in timestamp order even while it catches up on a backlog in
+// which one topic was written long before the other. When one of its
+// partitions has nothing buffered, the task waits as Config.MaxTaskIdle
+// (Kafka's max.task.idle.ms) says: by default only for records the
+// partition's high watermark says are on the broker, not for new ones.
+//
+// Outputs, repartition and changelog records are produced asynchronously,
+// in batches, and at every commit the app waits for all of them to be
+// acknowledged, writes store checkpoints, then commits the input offsets
+// of the records processed. After a crash, records since the last commit
+// are processed again: counts may exceed the truth by those records, never
+// fall short. Exactly-once (transactions) is not there yet.
 //
 // A record that cannot be decoded goes to the ErrorPolicy of the app:
 // fail, log and continue, or a dead-letter topic.
@@ -92,7 +105,8 @@
 //		ToStream().To("views-per-minute", streams.Produced[streams.Windowed[string], int64]{})
 //
 // Stream time is per task, as in Kafka Streams: the largest timestamp the
-// task has read. A window takes records until stream time passes its end
+// task has processed (records are processed in timestamp order across the
+// task's partitions, see above). A window takes records until stream time passes its end
 // plus its grace period; records out of order within that time update the
 // windows they belong to, later ones are dropped, counted
 // (App.LateRecordsDropped, streamstest.Driver.LateRecordsDropped) and

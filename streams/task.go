@@ -101,7 +101,11 @@ func newTask(id TaskID, sub *SubTopology, env taskEnv) (*task, error) {
 
 // process runs one input record through the task.
 func (t *task) process(r *rawRecord, ref topicRef) error {
-	src := t.sources[ref]
+	return t.processWith(t.sources[ref], r)
+}
+
+// processWith runs one input record through the task's source src.
+func (t *task) processWith(src func(*rawRecord) error, r *rawRecord) error {
 	if src == nil {
 		return fmt.Errorf("streams: task %s has no source for topic %s", t.id, r.topic)
 	}
