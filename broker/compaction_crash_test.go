@@ -98,8 +98,14 @@ func TestCompactionSIGKILL(t *testing.T) {
 				}
 				recs = append(recs, r)
 			}
-			if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-				t.Fatal(err)
+			// In small requests: one big batch would land whole in the active
+			// segment, leaving the cleaner nothing it may clean.
+			for len(recs) > 0 {
+				n := min(len(recs), 500)
+				if err := cl.ProduceSync(ctx, recs[:n]...).FirstErr(); err != nil {
+					t.Fatal(err)
+				}
+				recs = recs[n:]
 			}
 			if _, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "cleanup.policy", Value: kmsg.StringPtr("compact")}}, topic); err != nil {
 				t.Fatal(err)
