@@ -187,22 +187,13 @@ func parseBrokerFlags(args []string, stdout io.Writer) (brokerOpts, error) {
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the cases (not the baselines) to this file; combine with -systems eddy to profile Eddy alone")
 	fs.BoolVar(&o.verbose, "v", false, "pass the brokers' info logs to stderr (warnings and errors always are)")
 	quick := fs.Bool("quick", false, "smoke test: -runs 1 -duration 300ms -e2e-duration 1s -baseline=false -warmup=false, unless those flags are given")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), brokerHelp)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, brokerHelp); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return o, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	o.args = args
 	o.e2eWarmup = 500 * time.Millisecond
 	if *quick {
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		set := explicitFlags(fs)
 		if !set["runs"] {
 			o.runs = 1
 		}

@@ -119,21 +119,12 @@ func parseCompactionFlags(args []string, stdout io.Writer) (compactionOpts, erro
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the measured windows' runs to this file; goroutines carry who=broker or who=client")
 	fs.BoolVar(&o.verbose, "v", false, "pass the broker's info logs to stderr")
 	quick := fs.Bool("quick", false, "smoke test: -runs 1 -log-mb 64 -segment-bytes 4194304 -duration 1s, unless given")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), compactionHelp)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, compactionHelp); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return o, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	o.args = args
 	if *quick {
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		set := explicitFlags(fs)
 		if !set["runs"] {
 			o.runs = 1
 		}

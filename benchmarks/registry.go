@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"flag"
+	"fmt"
 	"io"
 	"sort"
 )
@@ -39,4 +41,29 @@ func registered() []benchmark {
 	}
 	sort.Slice(bs, func(i, j int) bool { return bs[i].name < bs[j].name })
 	return bs
+}
+
+// parseFlags sets fs's usage to help followed by the flag list, parses args
+// and refuses positional arguments: every benchmark's flags work alike.
+func parseFlags(fs *flag.FlagSet, args []string, help string) error {
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), help)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	return nil
+}
+
+// explicitFlags names the flags given on the command line, so that -quick
+// changes only the others.
+func explicitFlags(fs *flag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
 }

@@ -127,21 +127,12 @@ func parseStateFlags(args []string, stdout io.Writer) (stateOpts, error) {
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the measured runs to this file")
 	fs.BoolVar(&o.verbose, "v", false, "pass the broker's and the restorer's info logs to stderr")
 	quick := fs.Bool("quick", false, "smoke test: -runs 1 -ops 20000 -keys 10000 -cache-writes 5000 -records 50000 -restore-keys 10000, unless given")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), stateHelp)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stateHelp); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return o, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	o.args = args
 	if *quick {
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		set := explicitFlags(fs)
 		for name, p := range map[string]*int{"runs": &o.runs, "ops": &o.ops, "keys": &o.keys,
 			"cache-writes": &o.cacheWrites, "records": &o.records, "restore-keys": &o.restoreKeys} {
 			if !set[name] {

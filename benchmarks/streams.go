@@ -143,21 +143,12 @@ func parseStreamsFlags(args []string, stdout io.Writer) (streamsOpts, error) {
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the timed phases to this file; goroutines carry the label who=eddy-app, goka-app or broker")
 	fs.BoolVar(&o.verbose, "v", false, "pass the broker's, Eddy's and goka's info logs to stderr")
 	quick := fs.Bool("quick", false, "smoke test: -runs 1 -records 20000, unless given")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), streamsHelp)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, streamsHelp); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return o, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	o.args = args
 	if *quick {
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		set := explicitFlags(fs)
 		if !set["runs"] {
 			o.runs = 1
 		}
