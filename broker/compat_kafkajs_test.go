@@ -18,8 +18,7 @@ import (
 // ApiVersions v0-v2) creates a topic, reads its metadata, produces an
 // uncompressed and a gzip batch at acks=all, and lists offsets with its
 // admin client; franz-go then reads the records back. kafkajs's consumer
-// needs consumer groups, which the broker does not have yet, so kafkajs
-// only produces here.
+// (which runs in a consumer group) is not driven here yet.
 //
 // The test skips unless node and kafkajs are installed:
 //

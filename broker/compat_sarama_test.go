@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/IBM/sarama"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestCompatSaramaVersions runs sarama pinned to Kafka 2.0 (what goka
@@ -129,13 +128,9 @@ func TestCompatSaramaVersions(t *testing.T) {
 
 // TestCompatGokaTopicCheck follows goka's topic manager when the topic it
 // needs already exists (a processor's second start): it asks the cluster
-// admin for the topic's configs (DescribeConfigs, key 32). The broker does
-// not serve that API yet; this test skips until it does.
+// admin for the topic's configs (DescribeConfigs, key 32), which must
+// report cleanup.policy=compact for a table.
 func TestCompatGokaTopicCheck(t *testing.T) {
-	if _, ok := apis[int16(kmsg.DescribeConfigs)]; !ok {
-		t.Skip("broker does not serve DescribeConfigs (key 32) yet: goka's topic manager " +
-			"(ensureExists -> getTopicConfigMap) fails for topics that already exist")
-	}
 	b := startBroker(t)
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V2_0_0_0

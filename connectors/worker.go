@@ -20,8 +20,9 @@ import (
 type WorkerConfig struct {
 	// Brokers to bootstrap from (bootstrap.servers). Required.
 	Brokers []string
-	// WorkerID names this worker in statuses; the REST address by default
-	// (Kafka derives it from rest.advertised.host.name and port).
+	// WorkerID names this worker in statuses; default "eddy-worker" (eddy
+	// connect sets the REST address, as Kafka derives it from
+	// rest.advertised.host.name and port).
 	WorkerID string
 	// ConfigTopic, OffsetsTopic, StatusTopic (config.storage.topic,
 	// offset.storage.topic, status.storage.topic). Defaults connect-configs,
