@@ -227,31 +227,13 @@ func newGroupDeleteCommand(cf *clientFlags) *cobra.Command {
 			if err != nil {
 				return cf.reachErr(ctx, "delete groups", err)
 			}
-			type deleted struct {
-				Group string `json:"group"`
-				Error string `json:"error,omitempty"`
-			}
-			var out []deleted
-			failed := 0
-			var firstErr error
-			t := newTable("GROUP", "STATUS")
-			for _, name := range args {
+			return cf.emitOutcomes(cmd, "group", "group deletions", args, func(name string) error {
 				r, ok := resps[name]
-				err := brokerErr(r.Err, r.ErrMessage)
 				if !ok {
-					err = fmt.Errorf("no answer for this group")
+					return fmt.Errorf("no answer for this group")
 				}
-				if err != nil {
-					failed++
-					firstErr = cmp.Or(firstErr, fmt.Errorf("%s: %w", name, err))
-				}
-				out = append(out, deleted{Group: name, Error: errString(err)})
-				t.row(name, status(err))
-			}
-			if err := cf.emit(cmd, out, t); err != nil {
-				return err
-			}
-			return failures(failed, len(args), "group deletions", firstErr)
+				return brokerErr(r.Err, r.ErrMessage)
+			})
 		},
 	}
 }

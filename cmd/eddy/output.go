@@ -1,13 +1,14 @@
 package main
 
 import (
-	"github.com/spf13/cobra"
-
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/spf13/cobra"
 )
 
 // Output of the client commands: -o table (the default) writes aligned
@@ -71,4 +72,44 @@ func (cf *clientFlags) emit(cmd *cobra.Command, v any, t *table) error {
 		return writeJSON(cmd.OutOrStdout(), v)
 	}
 	return t.write(cmd.OutOrStdout())
+}
+
+// outcome is one named item's result in JSON output: {"<kind>": name,
+// "error": ...}, the kind's key first.
+type outcome struct {
+	kind, name, err string
+}
+
+func (o outcome) MarshalJSON() ([]byte, error) {
+	k, _ := json.Marshal(o.kind)
+	n, _ := json.Marshal(o.name)
+	b := append(append(append([]byte{'{'}, k...), ':'), n...)
+	if o.err != "" {
+		e, _ := json.Marshal(o.err)
+		b = append(append(b, `,"error":`...), e...)
+	}
+	return append(b, '}'), nil
+}
+
+// emitOutcomes reports one row per name, with the error result(name)
+// returns, as a KIND/STATUS table or as JSON, and fails as failures does
+// when any failed (what names the operation in that error).
+func (cf *clientFlags) emitOutcomes(cmd *cobra.Command, kind, what string, names []string, result func(name string) error) error {
+	t := newTable(strings.ToUpper(kind), "STATUS")
+	out := make([]outcome, 0, len(names))
+	failed := 0
+	var first error
+	for _, name := range names {
+		err := result(name)
+		if err != nil {
+			failed++
+			first = cmp.Or(first, fmt.Errorf("%s: %w", name, err))
+		}
+		out = append(out, outcome{kind: kind, name: name, err: errString(err)})
+		t.row(name, status(err))
+	}
+	if err := cf.emit(cmd, out, t); err != nil {
+		return err
+	}
+	return failures(failed, len(names), what, first)
 }

@@ -423,31 +423,13 @@ func newTopicDeleteCommand(cf *clientFlags) *cobra.Command {
 			if err != nil {
 				return cf.reachErr(ctx, "delete topics", err)
 			}
-			type deleted struct {
-				Topic string `json:"topic"`
-				Error string `json:"error,omitempty"`
-			}
-			var out []deleted
-			failed := 0
-			var firstErr error
-			t := newTable("TOPIC", "STATUS")
-			for _, name := range args {
+			return cf.emitOutcomes(cmd, "topic", "topic deletions", args, func(name string) error {
 				r, ok := resps[name]
-				err := brokerErr(r.Err, r.ErrMessage)
 				if !ok {
-					err = fmt.Errorf("no answer for this topic")
+					return fmt.Errorf("no answer for this topic")
 				}
-				if err != nil {
-					failed++
-					firstErr = cmp.Or(firstErr, fmt.Errorf("%s: %w", name, err))
-				}
-				out = append(out, deleted{Topic: name, Error: errString(err)})
-				t.row(name, status(err))
-			}
-			if err := cf.emit(cmd, out, t); err != nil {
-				return err
-			}
-			return failures(failed, len(args), "topic deletions", firstErr)
+				return brokerErr(r.Err, r.ErrMessage)
+			})
 		},
 	}
 	return cmd
