@@ -18,12 +18,8 @@ func handleDescribeACLs(c *conn, kreq kmsg.Request, r *reply) {
 		resp.ErrorCode, resp.ErrorMessage = e.Code, kmsg.StringPtr(msg)
 	}
 	a := c.b.authz
-	switch {
-	case a == nil:
-		fail(kerr.SecurityDisabled, "no authorizer is configured on the broker")
-		return
-	case !c.authorized(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeCluster, clusterResource):
-		fail(kerr.ClusterAuthorizationFailed, "DescribeAcls needs DESCRIBE on the cluster")
+	if e, msg := c.aclAPIAllowed(kmsg.ACLOperationDescribe, "DescribeAcls needs DESCRIBE on the cluster"); e != nil {
+		fail(e, msg)
 		return
 	}
 	f := aclFilter{req.ResourceType, req.ResourceName, req.ResourcePatternType, req.Principal, req.Host, req.Operation, req.PermissionType}
@@ -69,12 +65,8 @@ func handleCreateACLs(c *conn, kreq kmsg.Request, r *reply) {
 		}
 	}
 	a := c.b.authz
-	switch {
-	case a == nil:
-		failAll(kerr.SecurityDisabled, "no authorizer is configured on the broker")
-		return
-	case !c.authorized(kmsg.ACLOperationAlter, kmsg.ACLResourceTypeCluster, clusterResource):
-		failAll(kerr.ClusterAuthorizationFailed, "CreateAcls needs ALTER on the cluster")
+	if e, msg := c.aclAPIAllowed(kmsg.ACLOperationAlter, "CreateAcls needs ALTER on the cluster"); e != nil {
+		failAll(e, msg)
 		return
 	}
 	var add []aclEntry
@@ -116,12 +108,8 @@ func handleDeleteACLs(c *conn, kreq kmsg.Request, r *reply) {
 		}
 	}
 	a := c.b.authz
-	switch {
-	case a == nil:
-		failAll(kerr.SecurityDisabled, "no authorizer is configured on the broker")
-		return
-	case !c.authorized(kmsg.ACLOperationAlter, kmsg.ACLResourceTypeCluster, clusterResource):
-		failAll(kerr.ClusterAuthorizationFailed, "DeleteAcls needs ALTER on the cluster")
+	if e, msg := c.aclAPIAllowed(kmsg.ACLOperationAlter, "DeleteAcls needs ALTER on the cluster"); e != nil {
+		failAll(e, msg)
 		return
 	}
 	var filters []aclFilter
@@ -162,4 +150,16 @@ func handleDeleteACLs(c *conn, kreq kmsg.Request, r *reply) {
 	if n > 0 {
 		c.log.Info("ACLs deleted", "principal", c.principal, "count", n)
 	}
+}
+
+// aclAPIAllowed is the gate of the ACL APIs: an authorizer must be
+// configured, and the principal needs op on the cluster (denied says so).
+func (c *conn) aclAPIAllowed(op kmsg.ACLOperation, denied string) (*kerr.Error, string) {
+	switch {
+	case c.b.authz == nil:
+		return kerr.SecurityDisabled, "no authorizer is configured on the broker"
+	case !c.authorized(op, kmsg.ACLResourceTypeCluster, clusterResource):
+		return kerr.ClusterAuthorizationFailed, denied
+	}
+	return nil, ""
 }
