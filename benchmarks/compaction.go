@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -262,15 +261,7 @@ func runCompaction(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	started := time.Now()
-	head := []string{
-		fmt.Sprintf("## compaction: Eddy's log cleaner, %s", started.Format("2006-01-02 15:04 MST")),
-		"",
-		"- command: `" + strings.TrimSpace("go run ./benchmarks compaction "+strings.Join(o.args, " ")) + "`",
-		"- source: " + cmp.Or(revision("broker", "benchmarks"), "unknown (no git)"),
-		"- machine: " + machineInfo(),
-		"- load average before the run: " + loadAvg(),
-		fmt.Sprintf("- data directories under %s (%s)", o.dir, fsType(o.dir)),
-	}
+	head := reportHead("compaction: Eddy's log cleaner", "compaction", o.args, started, "data directories", o.dir, "broker", "benchmarks")
 	if o.cpuprofile != "" {
 		f, err := os.Create(o.cpuprofile)
 		if err != nil {

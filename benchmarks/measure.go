@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"math"
 	"os"
@@ -153,4 +154,19 @@ func revision(paths ...string) string {
 		rev += " + uncommitted changes in " + strings.Join(paths, ", ")
 	}
 	return rev
+}
+
+// reportHead is the opening of every benchmark report: title, the exact
+// command, the source revision of the given paths, the machine, its load
+// and where the data lives (what names the data kept under dir).
+func reportHead(title, name string, args []string, started time.Time, what, dir string, paths ...string) []string {
+	return []string{
+		fmt.Sprintf("## %s, %s", title, started.Format("2006-01-02 15:04 MST")),
+		"",
+		"- command: `" + strings.TrimSpace("go run ./benchmarks "+name+" "+strings.Join(args, " ")) + "`",
+		"- source: " + cmp.Or(revision(paths...), "unknown (no git)"),
+		"- machine: " + machineInfo(),
+		"- load average before the run: " + loadAvg(),
+		fmt.Sprintf("- %s under %s (%s)", what, dir, fsType(dir)),
+	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -207,15 +206,7 @@ func runState(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	started := time.Now()
-	head := []string{
-		fmt.Sprintf("## state: Eddy vs goleveldb, %s", started.Format("2006-01-02 15:04 MST")),
-		"",
-		"- command: `" + strings.TrimSpace("go run ./benchmarks state "+strings.Join(o.args, " ")) + "`",
-		"- source: " + cmp.Or(revision("state", "benchmarks/state.go"), "unknown (no git)"),
-		"- machine: " + machineInfo(),
-		"- load average before the run: " + loadAvg(),
-		fmt.Sprintf("- directories under %s (%s)", o.dir, fsType(o.dir)),
-	}
+	head := reportHead("state: Eddy vs goleveldb", "state", o.args, started, "directories", o.dir, "state", "benchmarks/state.go")
 	level := slog.LevelWarn
 	if o.verbose {
 		level = slog.LevelInfo

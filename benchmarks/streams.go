@@ -254,15 +254,7 @@ func runStreams(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	started := time.Now()
-	head := []string{
-		fmt.Sprintf("## streams: Eddy vs goka, %s", started.Format("2006-01-02 15:04 MST")),
-		"",
-		"- command: `" + strings.TrimSpace("go run ./benchmarks streams "+strings.Join(o.args, " ")) + "`",
-		"- source: " + cmp.Or(revision("broker", "streams", "state", "benchmarks"), "unknown (no git)"),
-		"- machine: " + machineInfo(),
-		"- load average before the run: " + loadAvg(),
-		fmt.Sprintf("- data directories and state stores under %s (%s)", o.dir, fsType(o.dir)),
-	}
+	head := reportHead("streams: Eddy vs goka", "streams", o.args, started, "data directories and state stores", o.dir, "broker", "streams", "state", "benchmarks")
 	fmt.Fprintf(stderr, "generating %d input records\n", o.records)
 	in := makeStreamsInput(o.records, o.vocab)
 
