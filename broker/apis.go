@@ -59,6 +59,7 @@ func init() {
 		int16(kmsg.DescribeConfigs):         {0, 4, handleDescribeConfigs},
 		int16(kmsg.AlterConfigs):            {0, 2, handleAlterConfigs},
 		int16(kmsg.IncrementalAlterConfigs): {0, 1, handleIncrementalAlterConfigs},
+		int16(kmsg.DescribeLogDirs):         {0, 4, handleDescribeLogDirs},
 
 		int16(kmsg.SASLHandshake):                {0, 1, handleSASLHandshake},
 		int16(kmsg.SASLAuthenticate):             {0, 2, handleSASLAuthenticate},

@@ -30,7 +30,7 @@ var apisNotServed = []struct {
 }{
 	{[]kmsg.Key{kmsg.OffsetForLeaderEpoch}, "log truncation detection after a leader change (KIP-320); on one node the leader never changes"},
 	{[]kmsg.Key{kmsg.WriteTxnMarkers}, "sent by a transaction coordinator to the partitions' leaders; Eddy's coordinator writes the markers itself"},
-	{[]kmsg.Key{kmsg.AlterReplicaLogDirs, kmsg.DescribeLogDirs}, "log directories (`kafka-log-dirs.sh`); Eddy has one data directory"},
+	{[]kmsg.Key{kmsg.AlterReplicaLogDirs}, "moving partitions between log directories; Eddy has one data directory"},
 	{[]kmsg.Key{kmsg.CreateDelegationToken, kmsg.RenewDelegationToken, kmsg.ExpireDelegationToken, kmsg.DescribeDelegationToken}, "delegation tokens"},
 	{[]kmsg.Key{kmsg.ElectLeaders, kmsg.AlterPartitionAssignments, kmsg.ListPartitionReassignments}, "leader election and partition reassignment; on one node there are no replicas to move"},
 	{[]kmsg.Key{kmsg.DescribeClientQuotas, kmsg.AlterClientQuotas}, "client quotas; Eddy has no quotas and never throttles"},
