@@ -344,6 +344,7 @@ func (w *Worker) applyConfigRecordLocked(key string, value []byte) bool {
 			}
 			delete(w.connectors, name)
 			w.stopConnector(old, "")
+			w.metrics.forget(name)
 			return true
 		}
 		var v struct {

@@ -49,12 +49,14 @@ type errorHandler struct {
 	dlqHeaders   bool
 	producer     sarama.SyncProducer
 	logger       *slog.Logger
+	m            *taskMetrics
 	// sleep waits between retries; tests may replace it.
 	sleep func(ctx context.Context, d time.Duration) error
 }
 
-func newErrorHandler(cfg Config, connector string, task int, producer sarama.SyncProducer, logger *slog.Logger) *errorHandler {
+func newErrorHandler(cfg Config, connector string, task int, producer sarama.SyncProducer, logger *slog.Logger, m *taskMetrics) *errorHandler {
 	h := &errorHandler{
+		m:            m,
 		connector:    connector,
 		task:         task,
 		retryTimeout: cfg.Millis(ConfigErrorsRetryTimeout),
@@ -103,6 +105,7 @@ func (h *errorHandler) retry(ctx context.Context, stage string, op func() error)
 			}
 			delay = min(delay, left)
 		}
+		h.m.retries.Inc()
 		h.logger.Warn("retriable error; retrying", "connector", h.connector, "task", h.task,
 			"stage", stage, "attempt", attempt, "delay", delay, "err", err)
 		if serr := h.sleep(ctx, delay); serr != nil {
@@ -144,6 +147,7 @@ const ToleranceExceeded = "Tolerance exceeded in error handler"
 // (errors.tolerance=all, after logging and the dead-letter topic), an
 // error means fail the task.
 func (h *errorHandler) tolerate(ctx context.Context, f failed) error {
+	h.m.errs.Inc()
 	if h.logErrors || !h.tolerateAll {
 		args := []any{"connector", h.connector, "task", h.task, "stage", f.stage, "class", f.class, "err", f.err}
 		if f.topic != "" {
@@ -157,6 +161,7 @@ func (h *errorHandler) tolerate(ctx context.Context, f failed) error {
 	if !h.tolerateAll {
 		return fmt.Errorf("%s: %s stage (%s): %w", ToleranceExceeded, f.stage, f.class, f.err)
 	}
+	h.m.skipped.Inc()
 	if h.dlqTopic == "" || h.producer == nil {
 		return nil
 	}
@@ -188,7 +193,9 @@ func (h *errorHandler) tolerate(ctx context.Context, f failed) error {
 		add(HeaderErrExcTrace, f.err.Error())
 	}
 	if _, _, err := h.producer.SendMessage(msg); err != nil {
+		h.m.dlqFailures.Inc()
 		return fmt.Errorf("writing to dead letter queue %s: %w", h.dlqTopic, err)
 	}
+	h.m.dlq.Inc()
 	return nil
 }

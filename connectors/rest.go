@@ -35,6 +35,7 @@ import (
 //	GET    /connector-plugins[?connectorsOnly=]
 //	GET    /connector-plugins/{class}/config
 //	PUT    /connector-plugins/{class}/config/validate
+//	GET    /metrics                              Prometheus metrics (an addition to Kafka Connect's API)
 //
 // Errors are {"error_code":N,"message":"..."} with N the HTTP status.
 func (w *Worker) Handler() http.Handler {
@@ -107,6 +108,7 @@ func (w *Worker) Handler() http.Handler {
 	mux.HandleFunc("GET /connector-plugins", w.listPlugins)
 	mux.HandleFunc("GET /connector-plugins/{class}/config", w.pluginConfig)
 	mux.HandleFunc("PUT /connector-plugins/{class}/config/validate", w.validate)
+	mux.Handle("GET /metrics", w.MetricsHandler())
 	return jsonErrors(mux)
 }
 

@@ -65,7 +65,7 @@ func (w *Worker) runSink(ctx context.Context, cr *connectorRun, t *taskRun, prop
 		interval: w.cfg.OffsetFlushInterval, cancel: cancel,
 		pending: map[string]map[int32]int64{}, lastFlush: time.Now()}
 	s.paused.Store(paused)
-	s.eh = newErrorHandler(cfg, cr.name, t.id, w.producer, logger)
+	s.eh = newErrorHandler(cfg, cr.name, t.id, w.producer, logger, t.m)
 	s.task = cr.plugin.NewSinkTask()
 	tc := &TaskContext{Connector: cr.name, Task: t.id, Logger: logger, reporter: s.report}
 	if err := s.task.Start(ctx, cfg, tc); err != nil {
@@ -211,6 +211,7 @@ func (s *sinkRunner) process(sess sarama.ConsumerGroupSession, batch []*sarama.C
 		return s.err
 	}
 	ctx := sess.Context()
+	s.t.m.read.Add(float64(len(batch)))
 	recs := make([]Record, 0, len(batch))
 	for _, m := range batch {
 		r, err := s.convert(ctx, m)
@@ -229,6 +230,7 @@ func (s *sinkRunner) process(sess sarama.ConsumerGroupSession, batch []*sarama.C
 			}
 			return s.failLocked(fmt.Errorf("task threw an error in put: %w", err))
 		}
+		s.t.m.put.Add(float64(len(recs)))
 	}
 	last := batch[len(batch)-1]
 	p := s.pending[last.Topic]
@@ -289,6 +291,7 @@ func (s *sinkRunner) flushLocked(ctx context.Context, sess sarama.ConsumerGroupS
 		if ctx.Err() != nil {
 			return nil
 		}
+		s.t.m.commitsFailed.Inc()
 		return s.failLocked(fmt.Errorf("task threw an error in flush: %w", err))
 	}
 	for topic, ps := range s.pending {
@@ -297,6 +300,7 @@ func (s *sinkRunner) flushLocked(ctx context.Context, sess sarama.ConsumerGroupS
 		}
 	}
 	sess.Commit()
+	s.t.m.commitsOK.Inc()
 	clear(s.pending)
 	return nil
 }

@@ -29,7 +29,7 @@ func (w *Worker) runSource(ctx context.Context, cr *connectorRun, t *taskRun, pr
 	if err != nil {
 		return err
 	}
-	eh := newErrorHandler(cfg, cr.name, t.id, nil, logger)
+	eh := newErrorHandler(cfg, cr.name, t.id, nil, logger, t.m)
 	task := cr.plugin.NewSourceTask()
 	tc := &TaskContext{Connector: cr.name, Task: t.id, Logger: logger, offsets: w.offsetLookup(cr.name)}
 	if err := task.Start(ctx, cfg, tc); err != nil {
@@ -43,9 +43,14 @@ func (w *Worker) runSource(ctx context.Context, cr *connectorRun, t *taskRun, pr
 	pending := map[string]sourceOffset{}
 	lastCommit := time.Now()
 	commit := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
 		if err := w.commitSourceOffsets(cr.name, pending); err != nil {
+			t.m.commitsFailed.Inc()
 			return err
 		}
+		t.m.commitsOK.Inc()
 		clear(pending)
 		lastCommit = time.Now()
 		return nil
@@ -98,6 +103,7 @@ func (w *Worker) runSource(ctx context.Context, cr *connectorRun, t *taskRun, pr
 			}
 			return err
 		}
+		t.m.polled.Add(float64(len(recs)))
 		msgs := make([]*sarama.ProducerMessage, 0, len(recs))
 		for i := range recs {
 			msg, err := w.sourceMessage(ctx, eh, ch, kc, vc, &recs[i])
@@ -112,6 +118,7 @@ func (w *Worker) runSource(ctx context.Context, cr *connectorRun, t *taskRun, pr
 			if err := w.producer.SendMessages(msgs); err != nil {
 				return fmt.Errorf("producing records: %w", err)
 			}
+			t.m.written.Add(float64(len(msgs)))
 		}
 		if acker, ok := task.(SourceAcker); ok && len(recs) > 0 {
 			acker.Ack(recs)

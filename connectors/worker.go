@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/eddy-streams/eddy/internal/kafkahash"
 	"log/slog"
 	"sort"
 	"strings"
@@ -13,6 +12,9 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eddy-streams/eddy/internal/kafkahash"
 )
 
 // WorkerConfig configures a Worker. Zero values mean Kafka Connect's
@@ -53,6 +55,11 @@ type WorkerConfig struct {
 	Sarama func(*sarama.Config)
 	// Logger receives the worker's logs. Default slog.Default().
 	Logger *slog.Logger
+	// Registerer, when set, also gets the worker's Prometheus metrics
+	// (they are always served at GET /metrics of Handler). Close
+	// unregisters them. Several workers in one registry need a label each:
+	// prometheus.WrapRegistererWith(prometheus.Labels{"worker": id}, reg).
+	Registerer prometheus.Registerer
 }
 
 func (c *WorkerConfig) fill() error {
@@ -132,6 +139,8 @@ type Worker struct {
 	statusMu sync.Mutex // serializes status writes, so they stay ordered
 
 	dist *distributed // nil in standalone mode
+
+	metrics *workerMetrics
 }
 
 type sourceOffset struct {
@@ -165,6 +174,7 @@ type taskRun struct {
 	state  string
 	trace  string
 	pauseC chan bool // true: pause, false: resume; read by the task loop
+	m      *taskMetrics
 }
 
 func (t *taskRun) setState(state, trace string) {
@@ -211,8 +221,15 @@ func NewWorker(ctx context.Context, cfg WorkerConfig) (*Worker, error) {
 		connectors: map[string]*connectorRun{},
 		offsets:    map[string]map[string]sourceOffset{},
 	}
+	if w.metrics, err = newWorkerMetrics(w, cfg.Registerer); err != nil {
+		cancel()
+		producer.Close()
+		client.Close()
+		return nil, err
+	}
 	fail := func(err error) (*Worker, error) {
 		cancel()
+		w.metrics.close()
 		producer.Close()
 		client.Close()
 		return nil, err
@@ -310,6 +327,7 @@ func (w *Worker) Close() error {
 		w.stopConnector(cr, "")
 	}
 	w.cancel()
+	w.metrics.close()
 	w.producer.Close()
 	return w.client.Close()
 }
@@ -559,6 +577,7 @@ func (w *Worker) startTask(cr *connectorRun, t *taskRun) {
 	ctx, cancel := context.WithCancel(w.ctx)
 	t.cancel = cancel
 	t.done = make(chan struct{})
+	t.m = w.metrics.task(cr.name, t.id, cr.plugin.Type)
 	logger := w.logger.With("connector", cr.name, "task", t.id)
 	go func() {
 		defer close(t.done)
@@ -570,6 +589,7 @@ func (w *Worker) startTask(cr *connectorRun, t *taskRun) {
 		}
 		if err != nil && ctx.Err() == nil {
 			logger.Error("task failed", "err", err)
+			t.m.failures.Inc()
 			w.setTaskState(cr, t, StateFailed, err.Error())
 			return
 		}
@@ -761,6 +781,7 @@ func (w *Worker) DeleteConnector(name string) error {
 	}
 	delete(w.connectors, name)
 	w.stopConnector(cr, "")
+	w.metrics.forget(name)
 	w.writeStatus("status-connector-"+name, StateUnassigned, "")
 	return nil
 }
