@@ -220,6 +220,21 @@ func (c *conn) authorized(op kmsg.ACLOperation, typ kmsg.ACLResourceType, name s
 	return a == nil || a.authorize(c.principal, c.host, op, typ, name)
 }
 
+// authorizedOperations is the bit field Kafka answers for "include
+// authorized operations" (KIP-430): bit n is set when the principal may
+// do the operation whose code is n on the resource. Only the operations
+// the resource type supports are considered; with no authorizer, all of
+// them are allowed, as in Kafka.
+func (c *conn) authorizedOperations(typ kmsg.ACLResourceType, name string) int32 {
+	var bits int32
+	for _, op := range validOperations[typ] {
+		if c.authorized(op, typ, name) {
+			bits |= 1 << op
+		}
+	}
+	return bits
+}
+
 // authorizedConfig checks op (DESCRIBE_CONFIGS or ALTER_CONFIGS) on a
 // config resource and returns the error to answer, or nil.
 func (c *conn) authorizedConfig(typ kmsg.ConfigResourceType, name string, op kmsg.ACLOperation) *kerr.Error {

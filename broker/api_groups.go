@@ -433,6 +433,9 @@ func handleDescribeGroups(c *conn, kreq kmsg.Request, r *reply) {
 				resp.Groups = append(resp.Groups, dg)
 				continue
 			}
+			if req.IncludeAuthorizedOperations { // v3+
+				dg.AuthorizedOperations = c.authorizedOperations(kmsg.ACLResourceTypeGroup, name)
+			}
 			g := gc.get(name, false)
 			if g == nil {
 				dg.State = groupDead.String()

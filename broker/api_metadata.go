@@ -22,6 +22,18 @@ func handleMetadata(c *conn, kreq kmsg.Request, r *reply) {
 	resp.ClusterID = &b.clusterID
 	resp.ControllerID = b.cfg.NodeID
 	resp.AuthorizedOperations = authorizedOperationsOmitted
+	if req.IncludeClusterAuthorizedOperations { // v8-v10
+		resp.AuthorizedOperations = c.authorizedOperations(kmsg.ACLResourceTypeCluster, clusterResource)
+	}
+	if req.IncludeTopicAuthorizedOperations { // v8+
+		defer func() {
+			for i := range resp.Topics {
+				if mt := &resp.Topics[i]; mt.ErrorCode == 0 && mt.Topic != nil {
+					mt.AuthorizedOperations = c.authorizedOperations(kmsg.ACLResourceTypeTopic, *mt.Topic)
+				}
+			}
+		}()
+	}
 
 	allTopics := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if allTopics {
@@ -164,5 +176,8 @@ func handleDescribeCluster(c *conn, kreq kmsg.Request, r *reply) {
 	resp.ClusterID = b.clusterID
 	resp.ControllerID = b.cfg.NodeID
 	resp.ClusterAuthorizedOperations = authorizedOperationsOmitted
+	if req.IncludeClusterAuthorizedOperations {
+		resp.ClusterAuthorizedOperations = c.authorizedOperations(kmsg.ACLResourceTypeCluster, clusterResource)
+	}
 	resp.Brokers = []kmsg.DescribeClusterResponseBroker{{NodeID: b.cfg.NodeID, Host: c.lis.advHost, Port: c.lis.advPort}}
 }

@@ -247,6 +247,74 @@ func TestSecurityACLs(t *testing.T) {
 		}
 	})
 
+	t.Run("authorized operations", func(t *testing.T) {
+		// KIP-430: what a principal may do, as a bit field of operation codes.
+		bits := func(ops ...kmsg.ACLOperation) (b int32) {
+			for _, op := range ops {
+				b |= 1 << op
+			}
+			return b
+		}
+		clusterOps := func(cl *kgo.Client) int32 {
+			t.Helper()
+			req := kmsg.NewPtrDescribeClusterRequest()
+			req.IncludeClusterAuthorizedOperations = true
+			resp, err := req.RequestWith(ctx, cl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return resp.ClusterAuthorizedOperations
+		}
+		meta := kmsg.NewPtrMetadataRequest()
+		meta.IncludeTopicAuthorizedOperations = true
+		for _, name := range []string{"orders", "sales-eu"} {
+			mt := kmsg.NewMetadataRequestTopic()
+			mt.Topic = kmsg.StringPtr(name)
+			meta.Topics = append(meta.Topics, mt)
+		}
+		alice := as("alice")
+		resp, err := meta.RequestWith(ctx, alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ops := clusterOps(alice); ops != 0 {
+			t.Errorf("alice's cluster operations %b, want none", ops)
+		}
+		want := map[string]int32{
+			"orders":   bits(kmsg.ACLOperationWrite, kmsg.ACLOperationDescribe), // WRITE implies DESCRIBE
+			"sales-eu": bits(kmsg.ACLOperationRead, kmsg.ACLOperationDescribe),
+		}
+		for _, mt := range resp.Topics {
+			if got := mt.AuthorizedOperations; got != want[*mt.Topic] {
+				t.Errorf("alice on %s: operations %b, want %b", *mt.Topic, got, want[*mt.Topic])
+			}
+		}
+		all := bits(validOperations[kmsg.ACLResourceTypeCluster]...)
+		if ops := clusterOps(as("admin")); ops != all {
+			t.Errorf("the super user's cluster operations %b, want all %b", ops, all)
+		}
+
+		dg := kmsg.NewPtrDescribeGroupsRequest()
+		dg.Groups, dg.IncludeAuthorizedOperations = []string{"alice-group"}, true
+		gresp, err := dg.RequestWith(ctx, alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := gresp.Groups[0].AuthorizedOperations, bits(kmsg.ACLOperationRead, kmsg.ACLOperationDescribe); got != want {
+			t.Errorf("alice on alice-group: operations %b, want %b", got, want)
+		}
+
+		// DescribeLogDirs needs DESCRIBE on the cluster.
+		ld := kmsg.NewPtrDescribeLogDirsRequest()
+		kresp, err := alice.Broker(int(b.cfg.NodeID)).Request(ctx, ld)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lr := kresp.(*kmsg.DescribeLogDirsResponse); lr.ErrorCode != kerr.ClusterAuthorizationFailed.Code || len(lr.Dirs) != 0 {
+			t.Errorf("alice describes log dirs: %v with %d dirs, want CLUSTER_AUTHORIZATION_FAILED and none", kerr.ErrorForCode(lr.ErrorCode), len(lr.Dirs))
+		}
+	})
+
 	t.Run("mTLS principal", func(t *testing.T) {
 		// The rule maps CN=carol,O=Eddy to User:carol, who may write orders.
 		cert, _ := pki.issue(t, pkix.Name{CommonName: "Carol", Organization: []string{"Eddy"}}, false)
@@ -306,6 +374,18 @@ func TestSecurityNoAuthorizer(t *testing.T) {
 	}
 	if !errors.Is(res[0].Err, kerr.SecurityDisabled) {
 		t.Errorf("CreateAcls without an authorizer: %v, want SECURITY_DISABLED", res[0].Err)
+	}
+
+	// Without an authorizer everyone may do everything a resource supports.
+	req := kmsg.NewPtrDescribeGroupsRequest()
+	req.Groups, req.IncludeAuthorizedOperations = []string{"g"}, true
+	resp, err := req.RequestWith(testCtx(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := int32(1<<kmsg.ACLOperationRead | 1<<kmsg.ACLOperationDescribe | 1<<kmsg.ACLOperationDelete)
+	if got := resp.Groups[0].AuthorizedOperations; got != want {
+		t.Errorf("group operations without an authorizer %b, want %b", got, want)
 	}
 }
 
