@@ -27,8 +27,8 @@ import (
 
 // The demo wires Eddy's pieces together in one process: the embedded
 // broker, a connector worker running the datagen source and the file sink,
-// and a streams app joining and counting (demo_topology.go). The web
-// console and per-minute windows join it as they land (issue 12).
+// and a streams app joining and counting in windows (demo_topology.go).
+// The web console joins it when it lands: see "Web console" in runDemo.
 
 type demoOptions struct {
 	dataDir  string        // "" means a temporary directory, removed at exit
@@ -56,13 +56,17 @@ this process, with nothing to install:
      compacted "users" topic;
   3. a streams app ("eddy-demo") that joins each page view with its user's
      region (a stream-table join, written to "pageviews-enriched"), counts
-     views per page ("views-per-page") and views per region and page
-     ("views-per-region");
-  4. the file sink connector appending every count update, as a JSON line,
-     to results.jsonl in the data directory.
+     views per page and minute ("pageviews-per-minute") and finds the top 3
+     pages per region and minute ("top-pages-per-region");
+  4. the file sink connector appending every result, as a JSON line, to
+     results.jsonl in the data directory.
 
-The counts are running totals since the start; per-minute counts come to
-the demo with windowed streams.
+Minutes are event time: the generator's viewtime, which runs at 10 views
+per second of event time from 2026-01-01 00:00 UTC, so at --rate 200 a
+minute passes every 3 seconds. Windows are tumbling, one minute long, and
+take page views arriving out of order for one more minute (the grace
+period); each is written once, with its final result, when it closes
+(suppression).
 
 At start the demo prints where to look: the broker's address (any Kafka
 client works, e.g. kcat), the Prometheus metrics URL, the connector
@@ -71,7 +75,7 @@ seconds it prints how many records were generated, processed and written.
 
 With --for it stops after that long; Ctrl-C stops it too. Either way it
 pauses the generators, lets the pipeline drain, stops everything cleanly,
-prints a summary of what flowed (records in, counts computed, rows written)
+prints a summary of what flowed (records in, windows computed, rows written)
 and exits 0. The temporary directory is removed at exit; --data-dir keeps
 everything, and a second run on it carries on where the first stopped.`,
 		Example: `  eddy demo --for 30s
@@ -169,13 +173,17 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", b.MetricsHandler())
 	mux.Handle("/", w.Handler())
+	// Web console: mount it on mux here (e.g. under /console/, with the
+	// connector REST API staying at /), and print its URL first in the list
+	// below. Everything it needs is in scope: b, w, adm, and the app and
+	// stats once they start.
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
 	httpURL := "http://" + ln.Addr().String()
 
 	fmt.Fprintf(out, "Eddy demo: real-time page-view analytics, every piece in this process\n\n")
-	fmt.Fprintf(out, "  broker        %s   (any Kafka client, e.g. kcat -b %s -C -t %s)\n", b.Addr(), b.Addr(), demoPerRegionTopic)
+	fmt.Fprintf(out, "  broker        %s   (any Kafka client, e.g. kcat -b %s -C -t %s)\n", b.Addr(), b.Addr(), demoTopRegionTopic)
 	fmt.Fprintf(out, "  metrics       %s/metrics\n", httpURL)
 	fmt.Fprintf(out, "  connect REST  %s/connectors   (e.g. curl '%s/connectors?expand=status')\n", httpURL, httpURL)
 	fmt.Fprintf(out, "  results file  %s   (tail -f it)\n", resultsPath)
@@ -184,9 +192,9 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 	} else {
 		fmt.Fprintf(out, "  data dir      %s\n", dataDir)
 	}
-	fmt.Fprintf(out, "\n  datagen ─▶ %s, %s (compacted) ─▶ streams app %q: join user region, count per page and per region\n",
-		demoPageViewsTopic, demoUsersTopic, demoApplicationID)
-	fmt.Fprintf(out, "          ─▶ %s, %s, %s ─▶ file sink ─▶ %s\n\n", demoEnrichedTopic, demoPerPageTopic, demoPerRegionTopic, demoResultsFileName)
+	fmt.Fprintf(out, "\n  datagen ─▶ %s, %s (compacted) ─▶ streams app %q: join user region, count per page and minute, top %d pages per region and minute\n",
+		demoPageViewsTopic, demoUsersTopic, demoApplicationID, demoTopN)
+	fmt.Fprintf(out, "          ─▶ %s, %s, %s ─▶ file sink ─▶ %s\n\n", demoEnrichedTopic, demoPerMinuteTopic, demoTopRegionTopic, demoResultsFileName)
 
 	conv := map[string]string{"key.converter": "string", "value.converter": "json", "value.converter.schemas.enable": "false"}
 	if err := createDemoConnector(w, "users", conv, map[string]string{
@@ -196,7 +204,7 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 		return err
 	}
 	if err := createDemoConnector(w, "results-sink", nil, map[string]string{
-		"connector.class": "FileStreamSink", "file": resultsPath, "topics": demoPerPageTopic + "," + demoPerRegionTopic,
+		"connector.class": "FileStreamSink", "file": resultsPath, "topics": demoPerMinuteTopic + "," + demoTopRegionTopic,
 		"key.converter": "string", "value.converter": "string",
 	}); err != nil {
 		return err
@@ -233,14 +241,16 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 	}); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "running: %d page views per second%s\n", o.rate, map[bool]string{true: "; Ctrl-C stops", false: ""}[ctx.Err() == nil])
+	fmt.Fprintf(out, "running: %d page views per second (%d seconds of event time per second); a minute's results come once it closes%s\n",
+		o.rate, max(o.rate/10, 1), map[bool]string{true: "; Ctrl-C stops", false: ""}[ctx.Err() == nil])
 
 	snapshot := func() demoCounters {
 		c := demoCounters{
 			processed: app.Processed(), enriched: stats.enriched.Load(), unknownRegion: stats.unknownRegion.Load(),
-			updates: stats.updates.Load(), rows: rows.count() - rowsBase,
+			late: app.LateRecordsDropped(), pageWindows: stats.pageWindows.Load(), regionWindows: stats.regionWindows.Load(),
+			rows: rows.count() - rowsBase,
 		}
-		c.pages, c.regions = stats.keys()
+		c.minutes, c.lastMinute = stats.windows()
 		if n, err := endOffsets(bg, adm, demoPageViewsTopic, demoUsersTopic); err == nil {
 			c.pageViews = n[demoPageViewsTopic] - base[demoPageViewsTopic]
 			c.users = n[demoUsersTopic] - base[demoUsersTopic]
@@ -279,19 +289,19 @@ loop:
 			o.logger.Warn("demo: pause", "connector", name, "err", err)
 		}
 	}
-	// Drained: everything generated was processed and written, and nothing
-	// new was generated for a few checks (pausing takes effect
-	// asynchronously).
-	var last int64 = -1
+	// Drained: everything generated was processed and every window result
+	// written, and nothing moved for a few checks (pausing takes effect
+	// asynchronously, and results cross repartition topics).
+	var last demoCounters
 	var still int
 	drained := waitFor(bg, 15*time.Second, func() bool {
 		c := snapshot()
-		if c.pageViews+c.users == last {
+		if c.pageViews == last.pageViews && c.users == last.users && c.processed == last.processed && c.rows == last.rows {
 			still++
 		} else {
-			last, still = c.pageViews+c.users, 0
+			last, still = c, 0
 		}
-		return still >= 3 && c.enriched >= c.pageViews && c.rows >= c.updates
+		return still >= 3 && c.enriched >= c.pageViews && c.rows >= c.windows()
 	})
 	stopApp()
 	if err := <-appDone; err != nil {
@@ -314,16 +324,20 @@ loop:
 	fmt.Fprintf(out, "  records in:       %d page views, %d users (datagen source connector)\n", final.pageViews, final.users)
 	fmt.Fprintf(out, "  streams:          %d records processed; %d page views enriched, %d of them before their user was known\n",
 		final.processed, final.enriched, final.unknownRegion)
-	fmt.Fprintf(out, "  counts computed:  %d updates of %d per-page and %d per-region-and-page counts\n", final.updates, final.pages, final.regions)
+	fmt.Fprintf(out, "  windows computed: %d page counts over %d closed minutes, %d top-%d lists per region and minute (%d late page views dropped)\n",
+		final.pageWindows, final.minutes, final.regionWindows, demoTopN, final.late)
 	fmt.Fprintf(out, "  rows written:     %d to %s (file sink connector)\n", final.rows, resultsPath)
 	if !drained {
 		fmt.Fprintf(out, "  (stopped before the pipeline had drained: some records were left unprocessed)\n")
 	}
+	if final.minutes > 0 {
+		fmt.Fprintf(out, "  (the last minutes were still open at the end: their results are not final, and were not written)\n")
+	}
 	if t := stats.top(5); t != "" {
-		fmt.Fprintf(out, "  top pages:        %s\n", t)
+		fmt.Fprintf(out, "  top pages:        %s   (closed minutes)\n", t)
 	}
 	if regions := stats.topByRegion(); len(regions) > 0 {
-		fmt.Fprintf(out, "  top page per region:\n")
+		fmt.Fprintf(out, "  top pages per region, latest closed minute:\n")
 		for _, r := range regions {
 			fmt.Fprintf(out, "    %s\n", r)
 		}
@@ -343,8 +357,8 @@ func createDemoTopics(ctx context.Context, adm *kadm.Client) error {
 		{demoPageViewsTopic, nil},
 		{demoUsersTopic, map[string]*string{"cleanup.policy": &compact}},
 		{demoEnrichedTopic, nil},
-		{demoPerPageTopic, nil},
-		{demoPerRegionTopic, nil},
+		{demoPerMinuteTopic, nil},
+		{demoTopRegionTopic, nil},
 	} {
 		resp, err := adm.CreateTopic(ctx, demoPartitions, 1, t.configs, t.name)
 		if err == nil {

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 )
@@ -102,16 +103,27 @@ func endOffsets(ctx context.Context, adm *kadm.Client, topics ...string) (map[st
 
 // demoCounters is a snapshot of what flowed, relative to the demo's start.
 type demoCounters struct {
-	pageViews, users int64 // records the datagen connectors wrote
-	processed        int64 // records the streams app processed (inputs and repartition topics)
-	enriched         int64 // page views through the join
-	unknownRegion    int64 // of which had no user yet
-	updates          int64 // count updates written to the result topics
-	pages, regions   int   // distinct pages and region-page pairs counted
-	rows             int64 // lines the file sink appended to the results file
+	pageViews, users int64     // records the datagen connectors wrote
+	processed        int64     // records the streams app processed (inputs and repartition topics)
+	enriched         int64     // page views through the join
+	unknownRegion    int64     // of which had no user yet
+	late             int64     // page views dropped by a window that had closed
+	pageWindows      int64     // final per-page counts written (page × closed minute)
+	regionWindows    int64     // final top lists written (region × closed minute)
+	minutes          int       // closed minutes with per-page counts
+	lastMinute       time.Time // the latest of them (event time)
+	rows             int64     // lines the file sink appended to the results file
 }
 
+// windows is the number of final window results written to the output
+// topics, each of which the sink writes as a row.
+func (c demoCounters) windows() int64 { return c.pageWindows + c.regionWindows }
+
 func (c demoCounters) progressLine() string {
-	return fmt.Sprintf("generated %d page views and %d users · streams processed %d records, enriched %d page views, %d count updates · sink wrote %d rows",
-		c.pageViews, c.users, c.processed, c.enriched, c.updates, c.rows)
+	closed := "no minute closed yet"
+	if c.minutes > 0 {
+		closed = fmt.Sprintf("%d minutes closed, up to %s", c.minutes, c.lastMinute.UTC().Format("15:04"))
+	}
+	return fmt.Sprintf("generated %d page views and %d users · streams processed %d records, enriched %d page views, %s (%d page counts, %d regional top lists) · sink wrote %d rows",
+		c.pageViews, c.users, c.processed, c.enriched, closed, c.pageWindows, c.regionWindows, c.rows)
 }

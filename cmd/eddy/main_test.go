@@ -4,14 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -135,100 +133,6 @@ func TestBrokerCommandErrors(t *testing.T) {
 	out, err = eddyCommand(context.Background(), "broker", "--data-dir", t.TempDir(), "--listen", "nonsense").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "listen") {
 		t.Errorf("bad listen address: err=%v, output %q", err, out)
-	}
-}
-
-func TestDemoRunsForAWhileAndSummarises(t *testing.T) {
-	if testing.Short() {
-		t.Skip("demo runs for seconds")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	dir := t.TempDir()
-	cmd := eddyCommand(ctx, "demo", "--for", "8s", "--rate", "300", "--progress", "2s", "--data-dir", dir)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// While it runs, the printed URLs answer.
-	var out strings.Builder
-	sc := bufio.NewScanner(stdout)
-	checked := false
-	for sc.Scan() {
-		line := sc.Text()
-		out.WriteString(line + "\n")
-		if checked || !strings.HasPrefix(line, "running:") {
-			continue
-		}
-		checked = true
-		m := regexp.MustCompile(`metrics\s+(http://\S+)/metrics`).FindStringSubmatch(out.String())
-		if m == nil {
-			t.Fatalf("no metrics URL in:\n%s", out.String())
-		}
-		if body := httpGet(t, m[1]+"/metrics"); !strings.Contains(body, "eddy_broker_info") {
-			t.Errorf("/metrics lacks eddy_broker_info:\n%.500s", body)
-		}
-		if body := httpGet(t, m[1]+"/connectors"); body != `["pageviews","results-sink","users"]` {
-			t.Errorf("GET /connectors = %s", body)
-		}
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("demo: %v\n%s\nstderr:\n%s", err, out.String(), stderr.String())
-	}
-	text := out.String()
-	if !checked || !strings.Contains(text, "] generated ") {
-		t.Errorf("no progress lines in:\n%s", text)
-	}
-	num := func(re string) int64 {
-		t.Helper()
-		m := regexp.MustCompile(re).FindStringSubmatch(text)
-		if m == nil {
-			t.Fatalf("no %q in:\n%s", re, text)
-		}
-		n, _ := strconv.ParseInt(m[1], 10, 64)
-		if n == 0 {
-			t.Errorf("nothing flowed: %s", m[0])
-		}
-		return n
-	}
-	views := num(`records in:\s+(\d+) page views`)
-	num(`records in:\s+\d+ page views, (\d+) users`)
-	num(`streams:\s+(\d+) records processed`)
-	enriched := num(`; (\d+) page views enriched`)
-	updates := num(`counts computed:\s+(\d+) updates`)
-	rows := num(`rows written:\s+(\d+) to`)
-	if enriched < views || rows < updates {
-		t.Errorf("the demo stopped before draining: %d of %d page views enriched, %d of %d rows written\n%s", enriched, views, rows, updates, text)
-	}
-	// The results file holds the rows, one JSON object per count update.
-	b, err := os.ReadFile(filepath.Join(dir, "results.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-	if int64(len(lines)) != rows {
-		t.Errorf("results.jsonl has %d lines, the summary says %d rows", len(lines), rows)
-	}
-	var regional int
-	for _, l := range lines {
-		var r struct {
-			Page, Region string
-			Views        int64
-		}
-		if err := json.Unmarshal([]byte(l), &r); err != nil || r.Page == "" || r.Views <= 0 {
-			t.Fatalf("bad row %q: %v", l, err)
-		}
-		if r.Region != "" {
-			regional++
-		}
-	}
-	if regional == 0 || regional == len(lines) {
-		t.Errorf("%d of %d rows are per region; want both kinds", regional, len(lines))
 	}
 }
 
