@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eddy-streams/eddy/internal/kafkahash"
+	"github.com/eddy-streams/eddy/internal/kafkasec"
 )
 
 // WorkerConfig configures a Worker. Zero values mean Kafka Connect's
@@ -50,8 +51,12 @@ type WorkerConfig struct {
 	GroupID string
 	// Plugins to offer; DefaultPlugins() when nil.
 	Plugins *Plugins
-	// Sarama, when set, adjusts the client configuration (TLS, SASL,
-	// version) before the worker connects.
+	// Security are the worker's TLS and SASL settings towards the brokers
+	// (Kafka's security.protocol, sasl.*, ssl.*). Zero: PLAINTEXT.
+	Security Security
+	// Sarama, when set, adjusts the client configuration (version,
+	// timeouts, anything Security does not cover) after Security is
+	// applied, before the worker connects.
 	Sarama func(*sarama.Config)
 	// Logger receives the worker's logs. Default slog.Default().
 	Logger *slog.Logger
@@ -60,12 +65,44 @@ type WorkerConfig struct {
 	// unregisters them. Several workers in one registry need a label each:
 	// prometheus.WrapRegistererWith(prometheus.Labels{"worker": id}, reg).
 	Registerer prometheus.Registerer
+
+	applySecurity func(*sarama.Config) // Security, ready; set by fill
+}
+
+// Security are a worker's client-side TLS and SASL settings. The zero
+// value connects in PLAINTEXT.
+type Security struct {
+	// Protocol is PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL
+	// (security.protocol). Empty: derived from the other fields (SSL when
+	// a TLS field is set, SASL_PLAINTEXT when Mechanism is, SASL_SSL both).
+	Protocol string
+	// Mechanism is the SASL mechanism (sasl.mechanism): PLAIN,
+	// SCRAM-SHA-256 or SCRAM-SHA-512; User and Password the credentials
+	// (sasl.jaas.config's username and password).
+	Mechanism      string
+	User, Password string
+	// CAFile is a PEM file of the CAs that sign the brokers' certificates
+	// (ssl.truststore.location with ssl.truststore.type=PEM); empty: the
+	// system's.
+	CAFile string
+	// CertFile and KeyFile are a PEM client certificate and key for mTLS
+	// (ssl.keystore.location, ssl.key.location); KeyFile empty: the key
+	// is in CertFile.
+	CertFile, KeyFile string
+	// InsecureSkipVerify does not verify the brokers' certificates
+	// (testing only).
+	InsecureSkipVerify bool
 }
 
 func (c *WorkerConfig) fill() error {
 	if len(c.Brokers) == 0 {
 		return errors.New("connectors: WorkerConfig.Brokers is empty")
 	}
+	apply, err := kafkasec.Settings(c.Security).Sarama()
+	if err != nil {
+		return fmt.Errorf("connectors: WorkerConfig.Security: %w", err)
+	}
+	c.applySecurity = apply
 	def := func(s *string, v string) {
 		if *s == "" {
 			*s = v
@@ -298,6 +335,9 @@ func saramaConfig(cfg WorkerConfig) *sarama.Config {
 	sc.Consumer.Return.Errors = false
 	sc.Metadata.Retry.Max = 10
 	sc.Metadata.Retry.Backoff = 200 * time.Millisecond
+	if cfg.applySecurity != nil {
+		cfg.applySecurity(sc)
+	}
 	if cfg.Sarama != nil {
 		cfg.Sarama(sc)
 	}

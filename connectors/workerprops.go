@@ -6,26 +6,39 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/eddy-streams/eddy/internal/kafkasec"
 )
 
 // WorkerProperties lists the Kafka Connect worker settings
 // WorkerConfigFromProperties understands, with what each sets.
 var WorkerProperties = map[string]string{
-	"bootstrap.servers":            "Brokers",
-	"group.id":                     "GroupID (distributed mode)",
-	"config.storage.topic":         "ConfigTopic",
-	"offset.storage.topic":         "OffsetsTopic",
-	"status.storage.topic":         "StatusTopic",
-	"offset.storage.partitions":    "OffsetsPartitions",
-	"status.storage.partitions":    "StatusPartitions",
-	"offset.flush.interval.ms":     "OffsetFlushInterval",
-	"key.converter":                "KeyConverter (key.converter.* configure it)",
-	"value.converter":              "ValueConverter (value.converter.* configure it)",
-	"rest.advertised.host.name":    "WorkerID, with rest.advertised.port",
-	"rest.advertised.port":         "WorkerID, with rest.advertised.host.name",
-	"listeners":                    "the REST address (eddy connect)",
-	"offset.storage.file.filename": "ignored: offsets are kept in offset.storage.topic in both modes",
-	"plugin.path":                  "ignored: plugins are Go packages compiled in",
+	"bootstrap.servers":                     "Brokers",
+	"group.id":                              "GroupID (distributed mode)",
+	"config.storage.topic":                  "ConfigTopic",
+	"offset.storage.topic":                  "OffsetsTopic",
+	"status.storage.topic":                  "StatusTopic",
+	"offset.storage.partitions":             "OffsetsPartitions",
+	"status.storage.partitions":             "StatusPartitions",
+	"offset.flush.interval.ms":              "OffsetFlushInterval",
+	"key.converter":                         "KeyConverter (key.converter.* configure it)",
+	"value.converter":                       "ValueConverter (value.converter.* configure it)",
+	"rest.advertised.host.name":             "WorkerID, with rest.advertised.port",
+	"rest.advertised.port":                  "WorkerID, with rest.advertised.host.name",
+	"listeners":                             "the REST address (eddy connect)",
+	"offset.storage.file.filename":          "ignored: offsets are kept in offset.storage.topic in both modes",
+	"plugin.path":                           "ignored: plugins are Go packages compiled in",
+	"security.protocol":                     "Security.Protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
+	"sasl.mechanism":                        "Security.Mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+	"sasl.jaas.config":                      "Security.User and Password, from PlainLoginModule's or ScramLoginModule's username and password",
+	"sasl.username":                         "Security.User (an Eddy shorthand for sasl.jaas.config)",
+	"sasl.password":                         "Security.Password (an Eddy shorthand for sasl.jaas.config)",
+	"ssl.truststore.location":               "Security.CAFile: a PEM file of CA certificates",
+	"ssl.truststore.type":                   "must be PEM when given",
+	"ssl.keystore.location":                 "Security.CertFile: a PEM file with the client certificate (and its unencrypted key)",
+	"ssl.keystore.type":                     "must be PEM when given",
+	"ssl.key.location":                      "Security.KeyFile: the client key's PEM file, when not in the keystore file",
+	"ssl.endpoint.identification.algorithm": "https when given: host names are always verified",
 }
 
 // WorkerConfigFromProperties reads Kafka Connect worker properties (as in
@@ -36,7 +49,19 @@ func WorkerConfigFromProperties(cfg WorkerConfig, props map[string]string) (Work
 	var rest string
 	var ignored []string
 	advHost, advPort := "", ""
+	sec, used, err := kafkasec.FromProperties(props)
+	if err != nil {
+		return cfg, "", nil, err
+	}
+	cfg.Security = Security(sec)
+	security := map[string]bool{}
+	for _, k := range used {
+		security[k] = true
+	}
 	for _, k := range sortedKeys(props) {
+		if security[k] {
+			continue
+		}
 		v := strings.TrimSpace(props[k])
 		switch {
 		case k == "bootstrap.servers":
