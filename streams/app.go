@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eddy-streams/eddy/state"
 )
@@ -63,6 +64,14 @@ type Config struct {
 	DeadLetterTopic        string
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Registerer receives the app's Prometheus metrics (the Metric*
+	// constants: records processed, process and commit latency,
+	// restoration progress, late records dropped, suppression buffer
+	// sizes, changelog records saved by store caches), labelled with
+	// application_id and, where it applies, task and store. Nil: no
+	// metrics. Instances of one app given the same Registerer share the
+	// series.
+	Registerer prometheus.Registerer
 }
 
 // maxFetchWait caps the consumer's Consumer.MaxWaitTime.
@@ -95,11 +104,13 @@ type App struct {
 	cfg Config
 	log *slog.Logger
 	sc  *sarama.Config
+	m   *appMetrics // nil without Config.Registerer
 
 	client   sarama.Client
 	pclient  sarama.Client // the producer's own connections
 	producer *producer
 	group    sarama.ConsumerGroup
+	pub      *publisher
 
 	// Set up by Run before consuming, read-only afterwards.
 	refs       map[string]topicRef     // resolved topic -> ref
@@ -162,6 +173,11 @@ func NewApp(t *Topology, cfg Config) (*App, error) {
 	if a.log == nil {
 		a.log = slog.Default()
 	}
+	m, err := newAppMetrics(cfg.ApplicationID, cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	a.m = m
 	sc := sarama.NewConfig()
 	if cfg.Sarama != nil {
 		c := *cfg.Sarama
@@ -249,6 +265,11 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.pub = newPublisher(a)
+	a.pub.setup()
+	go a.pub.run()
+	defer a.pub.close() // before the clients close
+	a.pub.request()
 	group, err := sarama.NewConsumerGroupFromClient(a.cfg.ApplicationID, client)
 	if err != nil {
 		a.producer.close()
@@ -471,14 +492,17 @@ func (e appEnv) openStore(t *task, spec *storeSpec) (*state.Store, error) {
 		Topic:     topic,
 		Partition: t.id.Partition,
 		Writer:    &changelogWriter{p: a.producer, tp: topicPartition{topic, t.id.Partition}},
-		Restorer:  &state.Restorer{Client: a.client, Topic: topic, Partition: t.id.Partition, Logger: a.log},
-		Logger:    a.log,
+		Restorer: &state.Restorer{Client: a.client, Topic: topic, Partition: t.id.Partition, Logger: a.log,
+			Progress: t.m.restoreProgress(spec.name)},
+		Logger: a.log,
 	})
 }
 
 func (e appEnv) deserializationError(t *task, r *rawRecord, err error) error {
 	return handleDeserializationError(e.a.cfg.OnDeserializationError, e.a.cfg.DeadLetterTopic, e.a.log, t, r, err)
 }
+
+func (e appEnv) metrics() *appMetrics { return e.a.m }
 
 func (e appEnv) lateRecord(t *task, op string, ts time.Time, attrs ...any) {
 	e.a.late.Add(1)
@@ -558,6 +582,7 @@ func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 		rt.in = in
 		go h.runTask(rt, in)
 	}
+	a.pub.request()
 	a.log.Debug("streams: assignment", "app", a.cfg.ApplicationID, "member", sess.MemberID(), "generation", sess.GenerationID(), "tasks", ids)
 	h.loop.Add(1)
 	go h.commitLoop(sess)
@@ -627,6 +652,7 @@ func (h *handler) runTask(rt *runningTask, in *taskInput) {
 		rt.mu.Lock()
 		var err error
 		n := 0
+		began := time.Now()
 		for i := range batch {
 			b := &batch[i]
 			if err = rt.t.processWith(b.q.src, &b.r); err != nil {
@@ -637,6 +663,7 @@ func (h *handler) runTask(rt *runningTask, in *taskInput) {
 		}
 		if n > 0 {
 			rt.dirty = true
+			rt.t.m.processedBatch(n, time.Since(began))
 		}
 		rt.mu.Unlock()
 		a.processed.Add(int64(n))
@@ -710,6 +737,7 @@ func (a *App) commit(sess sarama.ConsumerGroupSession) error {
 		}
 	}()
 	ctx := context.Background()
+	began := time.Now()
 	processed := a.processed.Load() // no task runs: exact
 	dirty := false
 	for _, rt := range rts {
@@ -744,8 +772,10 @@ func (a *App) commit(sess sarama.ConsumerGroupSession) error {
 			sess.MarkOffset(tp.topic, tp.partition, off, "")
 		}
 		rt.dirty = false
+		rt.t.m.cacheSaved(rt.t)
 	}
 	sess.Commit()
+	a.m.committed(time.Since(began))
 	a.commits.Add(1)
 	a.atCommit.Store(processed)
 	return nil

@@ -1,6 +1,7 @@
 package streams_test
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/eddy-streams/eddy/streams/internal/testapps"
@@ -53,4 +54,25 @@ func TestDescribeEnrichment(t *testing.T) {
 		t.Fatalf("sub-topology 0 reads %v:\n%s", got, top.Describe())
 	}
 	t.Log("\n" + top.Describe())
+}
+
+func TestDescriptionWordCount(t *testing.T) {
+	got, err := json.Marshal(testapps.WordCount().Description())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"subtopologies":[` +
+		`{"id":0,"nodes":[` +
+		`{"name":"KSTREAM-SOURCE-0000000000","type":"source","topics":["text"],"stores":[],"successors":["KSTREAM-FLATMAPVALUES-0000000001"]},` +
+		`{"name":"KSTREAM-FLATMAPVALUES-0000000001","type":"processor","topics":[],"stores":[],"successors":["KSTREAM-KEY-SELECT-0000000002"]},` +
+		`{"name":"KSTREAM-KEY-SELECT-0000000002","type":"processor","topics":[],"stores":[],"successors":["words-repartition-sink"]},` +
+		`{"name":"words-repartition-sink","type":"sink","topics":["words-repartition"],"stores":[],"successors":[]}]},` +
+		`{"id":1,"nodes":[` +
+		`{"name":"words-repartition-source","type":"source","topics":["words-repartition"],"stores":[],"successors":["KSTREAM-COUNT-0000000003"]},` +
+		`{"name":"KSTREAM-COUNT-0000000003","type":"processor","topics":[],"stores":["counts"],"successors":["KTABLE-TOSTREAM-0000000004"]},` +
+		`{"name":"KTABLE-TOSTREAM-0000000004","type":"processor","topics":[],"stores":[],"successors":["KSTREAM-SINK-0000000005"]},` +
+		`{"name":"KSTREAM-SINK-0000000005","type":"sink","topics":["word-counts"],"stores":[],"successors":[]}]}]}`
+	if string(got) != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
+	}
 }

@@ -88,6 +88,16 @@
 // A record that cannot be decoded goes to the ErrorPolicy of the app:
 // fail, log and continue, or a dead-letter topic.
 //
+// Given a Config.Registerer, an app exports Prometheus metrics (the
+// Metric* constants): records processed and process latency, commits and
+// commit latency, restoration progress, late records dropped, suppression
+// buffer sizes and the changelog records saved by store caches, labelled
+// with application_id and task and store where they apply. When it starts
+// and after every rebalance, an app publishes its AppDescription (its
+// topology as Topology.Description gives it, with the number of
+// instances) to the compacted topic StreamsAppsTopic, keyed by application
+// id, for consoles to list and draw.
+//
 // # Windows
 //
 // Windowed aggregations group by key and window of event time: the

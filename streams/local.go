@@ -102,6 +102,8 @@ func (e *localEngine) lateRecord(t *task, op string, ts time.Time, attrs ...any)
 	logLateRecord(e.log, t, op, ts, attrs)
 }
 
+func (e *localEngine) metrics() *appMetrics { return nil }
+
 func (e *localEngine) LateRecordsDropped() int64 { return e.late }
 
 func (e *localEngine) Pipe(topic string, key, value []byte, ts time.Time, headers []testhook.Header) error {

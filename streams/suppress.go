@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/eddy-streams/eddy/state"
 )
 
@@ -116,6 +118,7 @@ func (tb Table[K, V]) Suppress(s Suppressed) Table[K, V] {
 			t: t, op: name, store: store, keys: keys, values: values, out: newTableOut[K, V](t, n),
 			win: win, limit: s.TimeLimit.Milliseconds(), cfg: s.Buffer, entries: map[string]*bufEntry[K, V]{},
 		}
+		p.gRecords, p.gBytes = t.m.suppression(storeName)
 		if err := p.load(); err != nil {
 			return fmt.Errorf("load suppression buffer: %w", err)
 		}
@@ -192,6 +195,17 @@ type suppressProc[K, V any] struct {
 	heap    bufHeap[K, V]
 	bytes   int64
 	seq     uint64
+
+	// The buffer's size in the app's metrics (nil without metrics).
+	gRecords, gBytes prometheus.Gauge
+}
+
+// sized reports the buffer's size to the metrics.
+func (p *suppressProc[K, V]) sized() {
+	if p.gRecords != nil {
+		p.gRecords.Set(float64(len(p.entries)))
+		p.gBytes.Set(float64(p.bytes))
+	}
 }
 
 func encodeBufEntry(due, ts int64, deleted bool, vb []byte) []byte {
@@ -232,6 +246,7 @@ func (p *suppressProc[K, V]) load() error {
 		heap.Push(&p.heap, e)
 		p.bytes += e.size
 	}
+	p.sized()
 	return it.Err()
 }
 
@@ -274,6 +289,7 @@ func (p *suppressProc[K, V]) process(k K, v V, deleted bool, ts time.Time) error
 	eb := encodeBufEntry(e.due, ms(ts), deleted, vb)
 	p.bytes += int64(len(kb)+len(eb)) - e.size
 	e.size = int64(len(kb) + len(eb))
+	p.sized()
 	if err := p.store.Put(kb, eb); err != nil {
 		return err
 	}
@@ -285,6 +301,7 @@ func (p *suppressProc[K, V]) drop(e *bufEntry[K, V]) {
 	e.gone = true
 	delete(p.entries, string(e.kb))
 	p.bytes -= e.size
+	p.sized()
 }
 
 // evict emits the entries that are due at stream time, then, if the buffer

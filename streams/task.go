@@ -41,6 +41,8 @@ type taskEnv interface {
 	// lateRecord counts a record that a windowed operation dropped because
 	// its window had closed, and logs it at debug level.
 	lateRecord(t *task, op string, ts time.Time, attrs ...any)
+	// metrics are the Prometheus series to record into (nil: none).
+	metrics() *appMetrics
 }
 
 // task runs one sub-topology over one partition of its inputs. Its methods
@@ -53,6 +55,7 @@ type task struct {
 	getters map[int]any // table node id -> getter[K, V]
 	sources map[topicRef]func(r *rawRecord) error
 	stores  map[string]*taskStore
+	m       *taskMetrics // nil without metrics
 	puncts  []*punctuation
 	closers []func() error // custom processors' Close
 	// onStreamTime are called after a record that advanced stream time
@@ -71,6 +74,8 @@ type taskStore struct {
 	spec  *storeSpec
 	store *state.Store
 	typed any
+	// savedSeen is the cache's Saved count already reported.
+	savedSeen int64
 }
 
 // newTask opens the task's stores and instantiates its nodes.
@@ -81,6 +86,7 @@ func newTask(id TaskID, sub *SubTopology, env taskEnv) (*task, error) {
 		getters: map[int]any{},
 		sources: map[topicRef]func(r *rawRecord) error{},
 		stores:  map[string]*taskStore{},
+		m:       env.metrics().forTask(id),
 	}
 	for _, spec := range sub.stores {
 		st, err := env.openStore(t, spec)
@@ -136,6 +142,7 @@ func (t *task) observe(ts time.Time) {
 
 // lateRecord counts and logs a record dropped by a windowed operation.
 func (t *task) lateRecord(op string, ts time.Time, attrs ...any) {
+	t.m.lateRecord()
 	t.env.lateRecord(t, op, ts, attrs...)
 }
 
@@ -148,6 +155,7 @@ func (t *task) close() error {
 		}
 	}
 	t.closers = nil
+	t.m.closed(t)
 	for _, s := range t.stores {
 		if err := s.store.Close(); err != nil && first == nil {
 			first = err
