@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,7 +38,7 @@ import (
 func init() {
 	register(benchmark{
 		name:    "streams",
-		summary: "Eddy streams vs goka (LevelDB) on the embedded broker: word count and a map/filter chain",
+		summary: "Eddy streams vs goka (LevelDB) on the embedded broker: word count and a map/filter chain; Eddy's windowed count and stream-stream join",
 		run:     runStreams,
 	})
 }
@@ -67,6 +68,22 @@ Cases:
              keep those whose length is not a multiple of 3, write them to
              "chain-out". eddy: Filter -> MapValues -> Filter -> To.
              goka: one Input callback doing the same and Emit.
+
+Windowed cases, Eddy only (goka has no windows), each on a fresh broker with
+its own preloaded input of -records records, -partitions partitions:
+  windowcount  keys drawn uniformly from -keys keys, event times spread
+               evenly over -minutes minutes, in "views"; GroupByKey ->
+               WindowedBy(1-minute tumbling, no grace) -> Count (LevelDB
+               window store, changelog) -> ToStream -> To. Verified: one
+               output per record, none late.
+  join         half the records to "left", half to "right", keyed by one of
+               -keys keys in turn; right record i has the time of left record
+               i plus up to 2 s; JoinStreams within 5 s before and after,
+               grace 10 s (two LevelDB window stores) -> To "joined".
+               Verified: exactly the pairs a direct computation finds.
+  Their table adds the late records, the size of the application's state
+  directory (LevelDB files) once stopped, and the records in its changelog
+  topics.
 
 Done: the application's consumer group has committed offsets equal to the
 end offsets of every topic it consumes ("text", and for wordcount also the
@@ -112,6 +129,7 @@ type streamsOpts struct {
 	records        int
 	partitions     int
 	vocab          int
+	keys, minutes  int // windowed cases
 	commitInterval time.Duration
 	timeout        time.Duration
 	dir            string
@@ -124,7 +142,9 @@ type streamsOpts struct {
 }
 
 var streamsSystems = []string{"eddy", "goka"}
-var streamsCases = []string{"wordcount", "mapfilter"}
+var streamsCases = []string{"wordcount", "mapfilter", "windowcount", "join"}
+
+func isWindowedCase(c string) bool { return c == "windowcount" || c == "join" }
 
 func parseStreamsFlags(args []string, stdout io.Writer) (streamsOpts, error) {
 	var o streamsOpts
@@ -134,11 +154,13 @@ func parseStreamsFlags(args []string, stdout io.Writer) (streamsOpts, error) {
 	fs.IntVar(&o.records, "records", 1_000_000, "input records preloaded per run")
 	fs.IntVar(&o.partitions, "partitions", 8, "partitions of the input and output topics")
 	fs.IntVar(&o.vocab, "vocab", 10_000, "distinct words")
+	fs.IntVar(&o.keys, "keys", 10_000, "distinct keys of the windowed cases")
+	fs.IntVar(&o.minutes, "minutes", 10, "minutes of event time the windowed cases' input spans")
 	fs.DurationVar(&o.commitInterval, "commit-interval", time.Second, "Eddy's CommitInterval and goka's offset auto-commit interval")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "a case not done after this long fails")
 	fs.StringVar(&o.dir, "dir", os.TempDir(), "parent directory of the broker's data directory and the state stores")
 	systems := fs.String("systems", "eddy,goka", "comma-separated systems to run")
-	cases := fs.String("cases", "wordcount,mapfilter", "comma-separated cases to run")
+	cases := fs.String("cases", strings.Join(streamsCases, ","), "comma-separated cases to run")
 	fs.BoolVar(&o.verify, "verify", true, "after each case, read the output back and check it (untimed)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the timed phases to this file; goroutines carry the label who=eddy-app, goka-app or broker")
 	fs.BoolVar(&o.verbose, "v", false, "pass the broker's, Eddy's and goka's info logs to stderr")
@@ -171,8 +193,8 @@ func parseStreamsFlags(args []string, stdout io.Writer) (streamsOpts, error) {
 	switch {
 	case o.runs < 1:
 		return o, fmt.Errorf("%w: -runs must be at least 1", errUsage)
-	case o.records < 1 || o.partitions < 1 || o.vocab < 1:
-		return o, fmt.Errorf("%w: -records, -partitions and -vocab must be positive", errUsage)
+	case o.records < 2 || o.partitions < 1 || o.vocab < 1 || o.keys < 1 || o.minutes < 1:
+		return o, fmt.Errorf("%w: -records (at least 2), -partitions, -vocab, -keys and -minutes must be positive", errUsage)
 	case len(o.systems) == 0 || len(o.cases) == 0:
 		return o, fmt.Errorf("%w: nothing to run", errUsage)
 	}
@@ -271,6 +293,7 @@ func runStreams(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 
 	results := map[string][]streamsResult{} // case/system
+	windowed := map[string][]streamsWindowsResult{}
 	var errs []string
 	var measured, cpuMeasured time.Duration
 	total := o.runs * len(o.systems)
@@ -283,10 +306,28 @@ func runStreams(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			}
 			done++
 			fmt.Fprintf(stderr, "[%d/%d] run %d/%d %s (load %s)\n", done, total, run+1, o.runs, sys, loadAvg())
-			rs, err := runStreamsSystem(ctx, o, in, sys, stderr)
+			var rs map[string]streamsResult
+			var err error
+			if slices.ContainsFunc(o.cases, func(c string) bool { return !isWindowedCase(c) }) {
+				rs, err = runStreamsSystem(ctx, o, in, sys, stderr)
+			}
 			if err != nil {
 				errs = append(errs, fmt.Sprintf("run %d %s: %v", run+1, sys, err))
 				fmt.Fprintf(stderr, "  ERROR: %v\n", err)
+			}
+			for _, c := range o.cases {
+				if sys != "eddy" || !isWindowedCase(c) || ctx.Err() != nil {
+					continue
+				}
+				r, err := runStreamsWindowsCase(ctx, o, c, stderr)
+				if err != nil {
+					errs = append(errs, fmt.Sprintf("run %d %s eddy: %v", run+1, c, err))
+					fmt.Fprintf(stderr, "  %s eddy: ERROR: %v\n", c, err)
+					continue
+				}
+				windowed[c] = append(windowed[c], r)
+				measured += r.elapsed
+				cpuMeasured += r.cpu
 			}
 			for c, r := range rs {
 				results[c+"/"+sys] = append(results[c+"/"+sys], r)
@@ -303,7 +344,7 @@ func runStreams(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Sprintf("- this process used %.2f of the %d CPUs on average during the timed phases (the rest was idle or went to other processes)",
 			cpuMeasured.Seconds()/math.Max(measured.Seconds(), 1e-9), runtime.NumCPU()),
 		fmt.Sprintf("- wall time: %v", time.Since(started).Round(time.Second)))
-	return writeStreamsReport(stdout, o, in, head, results, errs)
+	return writeStreamsReport(stdout, o, in, head, results, windowed, errs)
 }
 
 // runStreamsSystem starts a fresh broker, preloads the input, and runs every
@@ -353,6 +394,9 @@ func runStreamsSystem(ctx context.Context, o streamsOpts, in *streamsInput, sys 
 
 	res := map[string]streamsResult{}
 	for _, c := range o.cases {
+		if isWindowedCase(c) {
+			continue
+		}
 		if ctx.Err() != nil {
 			return res, ctx.Err()
 		}
@@ -694,7 +738,8 @@ func verifyStreamsOutput(ctx context.Context, addr, output, sys, c string, in *s
 	}
 }
 
-func writeStreamsReport(w io.Writer, o streamsOpts, in *streamsInput, head []string, results map[string][]streamsResult, errs []string) error {
+func writeStreamsReport(w io.Writer, o streamsOpts, in *streamsInput, head []string, results map[string][]streamsResult,
+	windowed map[string][]streamsWindowsResult, errs []string) error {
 	p := func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
 	for _, l := range head {
 		p("%s", l)
@@ -710,6 +755,9 @@ func writeStreamsReport(w io.Writer, o streamsOpts, in *streamsInput, head []str
 	p("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 	rps := map[string]float64{}
 	for _, c := range o.cases {
+		if isWindowedCase(c) {
+			continue
+		}
 		for _, s := range o.systems {
 			var el, cpu, out []float64
 			verified := ""
@@ -733,6 +781,39 @@ func writeStreamsReport(w io.Writer, o streamsOpts, in *streamsInput, head []str
 			}
 			p("| %s | %s | %s | %s | %s | %s | %s | %s | %s |", c, s, fmtCount(float64(o.records)/sec), wps,
 				fmtNum(sec), fmtNum(median(cpu)), fmtNum(median(cpu)/(float64(o.records)/1e6)), fmtCount(median(out)), cmp.Or(verified, "n/a"))
+		}
+	}
+	if slices.ContainsFunc(o.cases, isWindowedCase) && slices.Contains(o.systems, "eddy") {
+		p("")
+		p("Windowed cases, Eddy only (goka has no windows): %s records, %s keys, %d minutes of event time, %d partitions; medians over %d run(s).",
+			fmtCount(float64(o.records)), fmtCount(float64(o.keys)), o.minutes, o.partitions, o.runs)
+		p("")
+		p("| case | rec/s | seconds | CPU s | CPU s/M rec | out records | late records | state dir | changelog records | verified |")
+		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+		for _, c := range o.cases {
+			if !isWindowedCase(c) {
+				continue
+			}
+			var el, cpu, out, late, size, cl []float64
+			verified := "n/a"
+			for _, r := range windowed[c] {
+				el = append(el, r.elapsed.Seconds())
+				cpu = append(cpu, r.cpu.Seconds())
+				out = append(out, float64(r.out))
+				late = append(late, float64(r.late))
+				size = append(size, float64(r.stateBytes))
+				cl = append(cl, float64(r.changelog))
+				if verified == "n/a" || !strings.HasPrefix(r.verified, "yes") {
+					verified = r.verified
+				}
+			}
+			if failed := o.runs - len(el); failed > 0 {
+				verified += fmt.Sprintf(" (%d of %d runs failed)", failed, o.runs)
+			}
+			sec := median(el)
+			p("| %s | %s | %s | %s | %s | %s | %s | %.1f MB | %s | %s |", c, fmtCount(float64(o.records)/sec), fmtNum(sec),
+				fmtNum(median(cpu)), fmtNum(median(cpu)/(float64(o.records)/1e6)), fmtCount(median(out)), fmtCount(median(late)),
+				median(size)/1e6, fmtCount(median(cl)), verified)
 		}
 	}
 	ratio := func(c string) float64 { return rps[c+"/eddy"] / rps[c+"/goka"] }

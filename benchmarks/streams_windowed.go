@@ -1,10 +1,8 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -23,131 +21,31 @@ import (
 	"github.com/eddy-streams/eddy/streams"
 )
 
-// The windows benchmark: Eddy's windowed count and stream-stream join on
-// the embedded broker. goka has neither, so there is no peer column.
+// The windowed cases of the streams benchmark: Eddy's windowed count and
+// stream-stream join on the embedded broker. goka has neither, so they run
+// with Eddy only.
 
-func init() {
-	register(benchmark{
-		name:    "streams-windows",
-		summary: "Eddy streams windowed count (1-minute tumbling) and stream-stream join: records/s and state size",
-		run:     runStreamsWindows,
-	})
-}
+// streamsWindowedCases are the cases runStreamsWindowsCase runs.
+var streamsWindowedCases = []string{"windowcount", "join"}
 
-const streamsWindowsHelp = `Usage: go run ./benchmarks streams-windows [flags]
+// Grace of the join case: the runtime processes a task's records in
+// timestamp order across its partitions (also over a preloaded backlog), so
+// a short grace drops nothing.
+const joinBenchGrace = 10 * time.Second
 
-Runs two Eddy streams applications, each on a fresh Eddy broker
-(broker.Start, GroupInitialRebalanceDelay -1) in this process, over
-preloaded input, and prints a markdown report.
-
-Cases:
-  windowcount  -records records keyed by one of -keys keys (uniform), event
-               times spread evenly over -minutes minutes, read from "views";
-               GroupByKey -> WindowedBy(1-minute tumbling, no grace) -> Count
-               (LevelDB window store, changelog) -> ToStream -> To.
-  join         -records records, half to "left" and half to "right", keyed by
-               one of -keys keys; right record i has the time of left record
-               i plus up to 2 s; JoinStreams within 5 s before and after
-               (two LevelDB window stores) -> To. Its grace is -minutes: the
-               runtime consumes a task's partitions independently (it does
-               not pick the record with the smallest timestamp across them,
-               as Kafka Streams does), so over a preloaded backlog one side
-               runs ahead in stream time and, with a short grace, most of the
-               other side would be dropped as late.
-
-Done: the group has committed the end offsets of its inputs (time includes
-joining the group and creating internal topics). State size is the size of
-the application's state directory (LevelDB files) once stopped, and the
-records in its changelog topics.
-
-Flags:
-`
-
-type streamsWindowsOpts struct {
-	records, keys, partitions, minutes int
-	commitInterval, timeout            time.Duration
-	dir                                string
-	cases                              []string
-	args                               []string
-}
-
-func runStreamsWindows(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var o streamsWindowsOpts
-	f := flag.NewFlagSet("streams-windows", flag.ContinueOnError)
-	f.SetOutput(stdout)
-	f.IntVar(&o.records, "records", 1_000_000, "input records per case")
-	f.IntVar(&o.keys, "keys", 10_000, "distinct keys")
-	f.IntVar(&o.partitions, "partitions", 8, "partitions of every topic")
-	f.IntVar(&o.minutes, "minutes", 10, "minutes of event time the input spans")
-	f.DurationVar(&o.commitInterval, "commit-interval", time.Second, "the apps' CommitInterval")
-	f.DurationVar(&o.timeout, "timeout", 10*time.Minute, "a case not done after this long fails")
-	f.StringVar(&o.dir, "dir", os.TempDir(), "parent directory of the broker's data and the state stores")
-	cases := f.String("cases", "windowcount,join", "comma-separated cases")
-	quick := f.Bool("quick", false, "smoke test: -records 20000 unless given")
-	f.Usage = func() {
-		fmt.Fprint(f.Output(), streamsWindowsHelp)
-		f.PrintDefaults()
-	}
-	if err := f.Parse(args); err != nil {
-		return err
-	}
-	if f.NArg() > 0 {
-		f.Usage()
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, f.Arg(0))
-	}
-	o.args = args
-	if *quick {
-		set := false
-		f.Visit(func(fl *flag.Flag) { set = set || fl.Name == "records" })
-		if !set {
-			o.records = 20_000
-		}
-	}
-	o.cases = splitList(*cases)
-	for _, c := range o.cases {
-		if c != "windowcount" && c != "join" {
-			return fmt.Errorf("%w: unknown case %q", errUsage, c)
-		}
-	}
-	if o.records < 2 || o.keys < 1 || o.partitions < 1 || o.minutes < 1 {
-		return fmt.Errorf("%w: -records, -keys, -partitions and -minutes must be positive", errUsage)
-	}
-	started := time.Now()
-	fmt.Fprintf(stdout, "## streams-windows: Eddy, %s\n\n", started.Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(stdout, "- command: `%s`\n", strings.TrimSpace("go run ./benchmarks streams-windows "+strings.Join(args, " ")))
-	fmt.Fprintf(stdout, "- source: %s\n", cmp.Or(revision("broker", "streams", "state", "benchmarks"), "unknown (no git)"))
-	fmt.Fprintf(stdout, "- machine: %s\n", machineInfo())
-	fmt.Fprintf(stdout, "- %d records, %d keys, %d partitions, %d minutes of event time; state under %s (%s)\n\n",
-		o.records, o.keys, o.partitions, o.minutes, o.dir, fsType(o.dir))
-	fmt.Fprintln(stdout, "| case | rec/s | seconds | CPU s | out records | late records | state dir | changelog records |")
-	fmt.Fprintln(stdout, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-	var errs []string
-	for _, c := range o.cases {
-		fmt.Fprintf(stderr, "%s: %d records\n", c, o.records)
-		r, err := runStreamsWindowsCase(ctx, o, c, stderr)
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", c, err))
-			fmt.Fprintf(stdout, "| %s | error | | | | | | |\n", c)
-			continue
-		}
-		fmt.Fprintf(stdout, "| %s | %s | %.1f | %.1f | %s | %d | %.1f MB | %s |\n", c,
-			fmtCount(float64(o.records)/r.elapsed.Seconds()), r.elapsed.Seconds(), r.cpu.Seconds(),
-			fmtCount(float64(r.out)), r.late, float64(r.stateBytes)/1e6, fmtCount(float64(r.changelog)))
-	}
-	fmt.Fprintf(stdout, "\nwall time %v\n", time.Since(started).Round(time.Second))
-	if len(errs) > 0 {
-		return errors.New(strings.Join(errs, "; "))
-	}
-	return nil
-}
+// joinWindow is the join case's JoinWindows Before and After.
+const joinWindow = 5 * time.Second
 
 type streamsWindowsResult struct {
 	elapsed, cpu         time.Duration
 	out, changelog, late int64
 	stateBytes           int64
+	verified             string
 }
 
-func runStreamsWindowsCase(ctx context.Context, o streamsWindowsOpts, c string, stderr io.Writer) (r streamsWindowsResult, err error) {
+// runStreamsWindowsCase runs the windowed case c once on a fresh broker
+// with freshly preloaded input.
+func runStreamsWindowsCase(ctx context.Context, o streamsOpts, c string, stderr io.Writer) (r streamsWindowsResult, err error) {
 	runtime.GC()
 	dir, err := os.MkdirTemp(o.dir, "eddy-bench-windows-")
 	if err != nil {
@@ -196,6 +94,8 @@ func runStreamsWindowsCase(ctx context.Context, o streamsWindowsOpts, c string, 
 			}
 		}
 	}
+	// The join's inputs per key (ms), to count the pairs it must find.
+	lefts, rights := map[string][]int64{}, map[string][]int64{}
 	for i := range o.records {
 		k := []byte(fmt.Sprintf("key-%d", next()))
 		ts := t0.Add(time.Duration(i) * step)
@@ -205,6 +105,9 @@ func runStreamsWindowsCase(ctx context.Context, o streamsWindowsOpts, c string, 
 			k = []byte(fmt.Sprintf("key-%d", (i/2)%o.keys))
 			if i%2 == 1 {
 				ts = ts.Add(time.Duration(i%2000) * time.Millisecond)
+				rights[string(k)] = append(rights[string(k)], ts.UnixMilli())
+			} else {
+				lefts[string(k)] = append(lefts[string(k)], ts.UnixMilli())
 			}
 		}
 		cl.Produce(ctx, &kgo.Record{Topic: topic, Key: k, Value: []byte("v"), Timestamp: ts}, done)
@@ -224,7 +127,7 @@ func runStreamsWindowsCase(ctx context.Context, o streamsWindowsOpts, c string, 
 		l := streams.From(sb, "left", streams.Consumed[string, string]{})
 		rt := streams.From(sb, "right", streams.Consumed[string, string]{})
 		streams.JoinStreams(l, rt, func(a, b string) string { return a + b },
-			streams.JoinWindows{Before: 5 * time.Second, After: 5 * time.Second, Grace: time.Duration(o.minutes) * time.Minute}, streams.StreamJoined[string, string, string]{Name: "j"}).
+			streams.JoinWindows{Before: joinWindow, After: joinWindow, Grace: joinBenchGrace}, streams.StreamJoined[string, string, string]{Name: "j"}).
 			To(output, streams.Produced[string, string]{})
 	} else {
 		views := streams.From(sb, "views", streams.Consumed[string, string]{})
@@ -290,6 +193,27 @@ func runStreamsWindowsCase(ctx context.Context, o streamsWindowsOpts, c string, 
 			return r, err
 		}
 		cends.Each(func(lo kadm.ListedOffset) { r.changelog += lo.Offset })
+	}
+	// Every record updates one window (none is late: records are processed
+	// in timestamp order); the join pairs every left record with the right
+	// ones within the window.
+	want := int64(o.records)
+	if c == "join" {
+		want = 0
+		for k, ls := range lefts {
+			for _, l := range ls {
+				for _, rt := range rights[k] {
+					if d := rt - l; d >= -joinWindow.Milliseconds() && d <= joinWindow.Milliseconds() {
+						want++
+					}
+				}
+			}
+		}
+	}
+	if r.out == want && r.late == 0 {
+		r.verified = fmt.Sprintf("yes (%s records)", fmtCount(float64(want)))
+	} else {
+		r.verified = fmt.Sprintf("no: %s records, want %s; %d late", fmtCount(float64(r.out)), fmtCount(float64(want)), r.late)
 	}
 	filepath.WalkDir(stateDir, func(_ string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
