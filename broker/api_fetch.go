@@ -58,6 +58,7 @@ func handleFetch(c *conn, kreq kmsg.Request, r *reply) {
 	default:
 		sess = b.sessions.get(req.SessionID)
 		if sess == nil {
+			b.metrics.fetchSessionNotFound.Inc()
 			resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
 			return
 		}
@@ -65,6 +66,7 @@ func handleFetch(c *conn, kreq kmsg.Request, r *reply) {
 		ok := req.SessionEpoch == sess.epoch
 		sess.mu.Unlock()
 		if !ok {
+			b.metrics.fetchSessionBadEpoch.Inc()
 			resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
 			return
 		}

@@ -114,7 +114,7 @@ func (fs *fetchSessions) create() *fetchSession {
 	}
 	s := &fetchSession{
 		id:       fs.nextID,
-		epoch:    1,
+		epoch:    initialEpoch, // the request that creates it moves it on to 1
 		index:    make(map[fetchKey]*sessionPart),
 		lastUsed: time.Now(),
 	}

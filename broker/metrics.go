@@ -45,6 +45,7 @@ const (
 	metricGroupLag         = "eddy_group_lag"
 	metricGroupCommitted   = "eddy_group_committed_offset"
 	metricBrokerInfo       = "eddy_broker_info"
+	metricFetchSessionErrs = "eddy_fetch_session_errors_total"
 )
 
 // maxAPIKey bounds the request table; Kafka's keys are well below it.
@@ -62,6 +63,9 @@ type metrics struct {
 	connections      prometheus.Gauge
 	connectionsTotal prometheus.Counter
 	fsyncWait        prometheus.Histogram
+	// Fetch session errors, by Kafka error name: a consumer whose session is
+	// refused pays a round trip and starts a new one.
+	fetchSessionNotFound, fetchSessionBadEpoch prometheus.Counter
 
 	// parts maps *partition to its *partitionCounters.
 	parts sync.Map
@@ -113,8 +117,14 @@ func newMetrics(b *Broker) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 17),
 		}),
 	}
+	sessionErrs := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: metricFetchSessionErrs,
+		Help: "Fetches refused because their fetch session (KIP-227) was unknown or evicted, or the epoch was not the one due; the consumer then opens a new session.",
+	}, []string{"error"})
+	m.fetchSessionNotFound = sessionErrs.WithLabelValues("FETCH_SESSION_ID_NOT_FOUND")
+	m.fetchSessionBadEpoch = sessionErrs.WithLabelValues("INVALID_FETCH_SESSION_EPOCH")
 	m.reg.MustRegister(
-		m.requests, m.requestDuration, m.connections, m.connectionsTotal, m.fsyncWait,
+		m.requests, m.requestDuration, m.connections, m.connectionsTotal, m.fsyncWait, sessionErrs,
 		&brokerCollector{b: b, m: m},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
