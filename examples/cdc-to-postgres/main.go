@@ -356,9 +356,9 @@ func sum(m map[topicPartition]int64) int64 {
 	return n
 }
 
-// readTable returns the table's rows by customer id. Column types are
-// what the sink created from the first record (JSON numbers: double
-// precision); the casts read them either way.
+// readTable returns the table's rows by customer id. The sink creates the
+// columns as bigint; the casts also read a table created beforehand with
+// other numeric types.
 func readTable(ctx context.Context, db *pgx.Conn, table string) (map[string]Totals, error) {
 	rows, err := db.Query(ctx, fmt.Sprintf("SELECT customer_id, orders::bigint, items::bigint, revenue_cents::bigint FROM %s",
 		pgx.Identifier{table}.Sanitize()))
