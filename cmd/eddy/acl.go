@@ -128,7 +128,6 @@ func aclTable(rows []aclRow) *table {
 
 func newACLCommand() *cobra.Command {
 	var cf clientFlags
-	var sf securityFlags
 	cmd := parentCommand(&cobra.Command{
 		Use:   "acl",
 		Short: "List, add and remove ACLs",
@@ -145,8 +144,7 @@ listing them DESCRIBE.`,
   eddy acl remove --allow-principal User:alice --topic orders`,
 	})
 	cf.register(cmd.PersistentFlags(), true)
-	sf.register(cmd.PersistentFlags())
-	cmd.AddCommand(newACLListCommand(&cf, &sf), newACLAddCommand(&cf, &sf), newACLRemoveCommand(&cf, &sf))
+	cmd.AddCommand(newACLListCommand(&cf), newACLAddCommand(&cf), newACLRemoveCommand(&cf))
 	return cmd
 }
 
@@ -205,7 +203,7 @@ func (af *aclFlags) filters() ([]kmsg.DeleteACLsRequestFilter, error) {
 	return out, nil
 }
 
-func newACLListCommand(cf *clientFlags, sf *securityFlags) *cobra.Command {
+func newACLListCommand(cf *clientFlags) *cobra.Command {
 	var af aclFlags
 	cmd := &cobra.Command{
 		Use:   "list",
@@ -216,7 +214,7 @@ func newACLListCommand(cf *clientFlags, sf *securityFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, cl, ctx, done, err := secureAdmin(cmd, cf, sf)
+			_, cl, ctx, done, err := cf.adminClient(cmd)
 			if err != nil {
 				return err
 			}
@@ -254,7 +252,7 @@ func newACLListCommand(cf *clientFlags, sf *securityFlags) *cobra.Command {
 	return cmd
 }
 
-func newACLAddCommand(cf *clientFlags, sf *securityFlags) *cobra.Command {
+func newACLAddCommand(cf *clientFlags) *cobra.Command {
 	var af aclFlags
 	cmd := &cobra.Command{
 		Use:   "add",
@@ -289,7 +287,7 @@ func newACLAddCommand(cf *clientFlags, sf *securityFlags) *cobra.Command {
 					}
 				}
 			}
-			_, cl, ctx, done, err := secureAdmin(cmd, cf, sf)
+			_, cl, ctx, done, err := cf.adminClient(cmd)
 			if err != nil {
 				return err
 			}
@@ -320,7 +318,7 @@ func newACLAddCommand(cf *clientFlags, sf *securityFlags) *cobra.Command {
 	return cmd
 }
 
-func newACLRemoveCommand(cf *clientFlags, sf *securityFlags) *cobra.Command {
+func newACLRemoveCommand(cf *clientFlags) *cobra.Command {
 	var af aclFlags
 	cmd := &cobra.Command{
 		Use:   "remove",
@@ -334,7 +332,7 @@ func newACLRemoveCommand(cf *clientFlags, sf *securityFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, cl, ctx, done, err := secureAdmin(cmd, cf, sf)
+			_, cl, ctx, done, err := cf.adminClient(cmd)
 			if err != nil {
 				return err
 			}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -12,7 +14,12 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/eddy-streams/eddy/internal/kafkasec"
 )
 
 // The client commands (topic, produce, consume, group, cluster) talk to any
@@ -85,6 +92,7 @@ type clientFlags struct {
 	brokers string
 	timeout time.Duration
 	output  string
+	sec     securityFlags
 }
 
 func (cf *clientFlags) register(fs *pflag.FlagSet, withOutput bool) {
@@ -97,6 +105,7 @@ func (cf *clientFlags) register(fs *pflag.FlagSet, withOutput bool) {
 	if withOutput {
 		fs.StringVarP(&cf.output, "output", "o", "table", "output format: table or json")
 	}
+	cf.sec.register(fs)
 }
 
 // check validates the flags before any connection is made.
@@ -131,11 +140,16 @@ func (cf *clientFlags) client(opts ...kgo.Opt) (*kgo.Client, error) {
 	if err := cf.check(); err != nil {
 		return nil, err
 	}
+	sec, err := cf.sec.opts()
+	if err != nil {
+		return nil, err
+	}
 	base := []kgo.Opt{
 		kgo.SeedBrokers(cf.seeds()...),
 		kgo.ClientID("eddy-cli"),
 		kgo.RequestTimeoutOverhead(cf.timeout),
 	}
+	base = append(base, sec...)
 	cl, err := kgo.NewClient(append(base, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("client for %s: %w", cf.brokers, err)
@@ -146,18 +160,25 @@ func (cf *clientFlags) client(opts ...kgo.Opt) (*kgo.Client, error) {
 // admin returns an admin client and a context bounded by --timeout; the
 // caller calls done when finished.
 func (cf *clientFlags) admin(cmd *cobra.Command) (adm *kadm.Client, ctx context.Context, done func(), err error) {
+	adm, _, ctx, done, err = cf.adminClient(cmd)
+	return adm, ctx, done, err
+}
+
+// adminClient is admin that also returns the client under the admin
+// client, for requests kadm does not wrap.
+func (cf *clientFlags) adminClient(cmd *cobra.Command) (*kadm.Client, *kgo.Client, context.Context, func(), error) {
 	cl, err := cf.client()
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	parent := cmd.Context()
 	if parent == nil { // shell completion runs without one
 		parent = context.Background()
 	}
 	ctx, cancel := context.WithTimeout(parent, cf.timeout)
-	adm = kadm.NewClient(cl)
+	adm := kadm.NewClient(cl)
 	adm.SetTimeoutMillis(int32(cf.timeout.Milliseconds()))
-	return adm, ctx, func() { cancel(); cl.Close() }, nil
+	return adm, cl, ctx, func() { cancel(); cl.Close() }, nil
 }
 
 // reachErr explains a failure to get an answer from the cluster.
@@ -170,6 +191,117 @@ func (cf *clientFlags) reachErr(ctx context.Context, what string, err error) err
 	case errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil:
 		return fmt.Errorf("%s: no answer from %s within %s (is a broker running there? set --brokers or %s)",
 			what, cf.brokers, cf.timeout, brokersEnv)
+	case errors.As(err, new(*tls.CertificateVerificationError)):
+		return fmt.Errorf("%s: %w (give the CA that signed the broker's certificate with --tls-ca)", what, err)
+	case errors.Is(err, kerr.SaslAuthenticationFailed):
+		return fmt.Errorf("%s: %s refused the SASL login of %q: %w (check --sasl-user, --sasl-password or %s, and --sasl-mechanism)",
+			what, cf.brokers, cf.sec.saslUser, err, saslPasswordEnv)
+	case errors.Is(err, kerr.UnsupportedSaslMechanism):
+		return fmt.Errorf("%s: %s does not offer --sasl-mechanism %s: %w", what, cf.brokers, cf.sec.saslMechanism, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// securityFlags are the TLS and SASL flags of every client command and of
+// eddy connect, so they can reach a secured cluster.
+type securityFlags struct {
+	saslMechanism string
+	saslUser      string
+	saslPassword  string
+	tls           bool
+	tlsCA         string
+	tlsCert       string
+	tlsKey        string
+	tlsInsecure   bool
+}
+
+// saslPasswordEnv holds the SASL password when --sasl-password is not
+// given, so that it stays out of shell history and process lists.
+const saslPasswordEnv = "EDDY_SASL_PASSWORD"
+
+func (sf *securityFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&sf.saslMechanism, "sasl-mechanism", "", "authenticate with SASL: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+	fs.StringVar(&sf.saslUser, "sasl-user", "", "SASL user name")
+	fs.StringVar(&sf.saslPassword, "sasl-password", "", "SASL password (better: env "+saslPasswordEnv+", which keeps it out of shell history)")
+	fs.BoolVar(&sf.tls, "tls", false, "connect with TLS (implied by the other --tls-* flags)")
+	fs.StringVar(&sf.tlsCA, "tls-ca", "", "PEM file of the CA certificates to trust (default: the system's)")
+	fs.StringVar(&sf.tlsCert, "tls-cert", "", "PEM file of a client certificate (mTLS)")
+	fs.StringVar(&sf.tlsKey, "tls-key", "", "PEM file of the client certificate's key (default: in --tls-cert's file)")
+	fs.BoolVar(&sf.tlsInsecure, "tls-insecure-skip-verify", false, "do not verify the broker's certificate (testing only)")
+	// The name eddy acl and eddy user had first.
+	fs.BoolVar(&sf.tlsInsecure, "tls-insecure", false, "")
+	_ = fs.MarkDeprecated("tls-insecure", "use --tls-insecure-skip-verify")
+}
+
+// set reports whether any security flag was given.
+func (sf *securityFlags) set() bool {
+	return sf.saslMechanism != "" || sf.saslUser != "" || sf.useTLS()
+}
+
+func (sf *securityFlags) useTLS() bool {
+	return sf.tls || sf.tlsCA != "" || sf.tlsCert != "" || sf.tlsKey != "" || sf.tlsInsecure
+}
+
+// settings checks the flags and returns them as security settings.
+func (sf *securityFlags) settings() (kafkasec.Settings, error) {
+	s := kafkasec.Settings{CAFile: sf.tlsCA, CertFile: sf.tlsCert, KeyFile: sf.tlsKey, InsecureSkipVerify: sf.tlsInsecure}
+	switch {
+	case sf.saslMechanism != "" && sf.useTLS():
+		s.Protocol = kafkasec.SASLSSL
+	case sf.saslMechanism != "":
+		s.Protocol = kafkasec.SASLPlaintext
+	case sf.useTLS():
+		s.Protocol = kafkasec.SSL
+	default:
+		if sf.saslUser != "" || sf.saslPassword != "" {
+			return s, usagef("--sasl-user and --sasl-password need --sasl-mechanism (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)")
+		}
+		return s, nil
+	}
+	if sf.tlsKey != "" && sf.tlsCert == "" {
+		return s, usagef("--tls-key needs --tls-cert")
+	}
+	if sf.saslMechanism == "" {
+		return s, nil
+	}
+	s.Mechanism = strings.ToUpper(sf.saslMechanism)
+	switch s.Mechanism {
+	case kafkasec.MechPlain, kafkasec.MechScramSHA256, kafkasec.MechScramSHA512:
+	default:
+		return s, usagef("--sasl-mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", sf.saslMechanism)
+	}
+	if sf.saslUser == "" {
+		return s, usagef("--sasl-mechanism needs --sasl-user")
+	}
+	s.User = sf.saslUser
+	s.Password = cmp.Or(sf.saslPassword, os.Getenv(saslPasswordEnv))
+	if s.Password == "" {
+		return s, usagef("--sasl-mechanism needs a password: set %s (or --sasl-password)", saslPasswordEnv)
+	}
+	return s, nil
+}
+
+// opts turns the flags into franz-go options.
+func (sf *securityFlags) opts() ([]kgo.Opt, error) {
+	s, err := sf.settings()
+	if err != nil {
+		return nil, err
+	}
+	var opts []kgo.Opt
+	tc, err := s.TLSConfig()
+	if err != nil {
+		return nil, usagef("TLS flags: %v", err)
+	}
+	if tc != nil {
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	switch s.Mechanism {
+	case kafkasec.MechPlain:
+		opts = append(opts, kgo.SASL(plain.Auth{User: s.User, Pass: s.Password}.AsMechanism()))
+	case kafkasec.MechScramSHA256:
+		opts = append(opts, kgo.SASL(scram.Auth{User: s.User, Pass: s.Password}.AsSha256Mechanism()))
+	case kafkasec.MechScramSHA512:
+		opts = append(opts, kgo.SASL(scram.Auth{User: s.User, Pass: s.Password}.AsSha512Mechanism()))
+	}
+	return opts, nil
 }

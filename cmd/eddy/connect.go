@@ -36,13 +36,15 @@ func newConnectCommand() *cobra.Command {
 		keyConverter  string
 		valConverter  string
 		schemasEnable bool
+		sf            securityFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "connect [CONNECTOR.properties|CONNECTOR.json ...]",
 		Short: "Run a Kafka Connect-compatible worker with its REST API",
 		Long: `Run a connector worker until SIGINT or SIGTERM, serving Kafka Connect's
 REST API on --rest (GET/POST /connectors, /connectors/NAME/status, /config,
-/tasks, /pause, /resume, /restart, /offsets, /connector-plugins, ...).
+/tasks, /pause, /resume, /restart, /offsets, /connector-plugins, ...), and
+the worker's Prometheus metrics on GET /metrics.
 
 With --brokers HOST:PORT the worker joins an existing Kafka cluster (Eddy's
 broker or any other); without it, it starts an embedded broker with its data
@@ -62,6 +64,13 @@ group.id, key.converter, value.converter, *.converter.schemas.enable,
 offset.flush.interval.ms, listeners, the *.storage.topic names), so Kafka's
 quickstart runs as is.
 
+Against a secured cluster, give the --tls-* and --sasl-* flags (the password
+best in the environment variable EDDY_SASL_PASSWORD), or Kafka's client
+settings in --worker-config: security.protocol, sasl.mechanism,
+sasl.jaas.config (PlainLoginModule or ScramLoginModule with username and
+password), ssl.truststore.location and ssl.keystore.location as PEM files.
+Flags win over the file.
+
 Built-in connectors: FileStreamSource and FileStreamSink (Kafka's configs),
 DatagenSource (page views, orders, users), HttpSource (webhooks),
 HttpSink and PostgresSink.`,
@@ -70,6 +79,8 @@ HttpSink and PostgresSink.`,
   eddy connect --worker-config config/connect-standalone.properties \
     config/connect-file-source.properties config/connect-file-sink.properties
   eddy connect --rest 127.0.0.1:8084 --brokers 127.0.0.1:9092 --group-id connect-cluster
+  EDDY_SASL_PASSWORD=... eddy connect --brokers kafka:9093 --tls-ca ca.pem \
+    --sasl-mechanism SCRAM-SHA-512 --sasl-user connect
   curl -s -X POST -H 'Content-Type: application/json' localhost:8083/connectors \
     -d '{"name":"gen","config":{"connector.class":"DatagenSource","quickstart":"pageviews"}}'
   curl -s localhost:8083/connectors/gen/status`,
@@ -105,7 +116,20 @@ HttpSink and PostgresSink.`,
 				}
 				configs = append(configs, c)
 			}
+			if sf.set() {
+				sec, err := sf.settings()
+				if err != nil {
+					return err
+				}
+				if _, err := sec.TLSConfig(); err != nil {
+					return usagef("TLS flags: %v", err)
+				}
+				wcfg.Security = connectors.Security(sec)
+			}
 			if brokers == "" {
+				if wcfg.Security != (connectors.Security{}) {
+					return usagef("TLS and SASL settings are for a cluster given with --brokers; the embedded broker listens in PLAINTEXT")
+				}
 				if dataDir == "" {
 					return errors.New("give --brokers HOST:PORT to join a cluster, or --data-dir DIR for an embedded broker")
 				}
@@ -183,6 +207,7 @@ HttpSink and PostgresSink.`,
 	f.StringVar(&keyConverter, "key-converter", connectors.JSONConverterClass, "default key converter (Kafka: key.converter): a class name or json, string, bytes, msgpack")
 	f.StringVar(&valConverter, "value-converter", connectors.JSONConverterClass, "default value converter (Kafka: value.converter)")
 	f.BoolVar(&schemasEnable, "schemas-enable", false, "JSON converter writes the {schema, payload} envelope (Kafka: *.converter.schemas.enable)")
+	sf.register(f)
 	return cmd
 }
 

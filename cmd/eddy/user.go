@@ -2,22 +2,14 @@ package main
 
 import (
 	"bufio"
-	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/eddy-streams/eddy/broker"
 )
@@ -28,106 +20,8 @@ import (
 // Eddy or Kafka cluster, or with --data-dir directly in a stopped Eddy
 // broker's data directory, to create the first administrator.
 
-// securityFlags are the TLS and SASL settings of the security commands
-// (acl, user), so they can reach a secured cluster.
-type securityFlags struct {
-	saslMechanism string
-	saslUser      string
-	saslPassword  string
-	tls           bool
-	tlsCA         string
-	tlsCert       string
-	tlsKey        string
-	tlsInsecure   bool
-}
-
-const saslPasswordEnv = "EDDY_SASL_PASSWORD"
-
-func (sf *securityFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&sf.saslMechanism, "sasl-mechanism", "", "authenticate with SASL: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
-	fs.StringVar(&sf.saslUser, "sasl-user", "", "SASL user name")
-	fs.StringVar(&sf.saslPassword, "sasl-password", "", "SASL password (env "+saslPasswordEnv+")")
-	fs.BoolVar(&sf.tls, "tls", false, "connect with TLS (implied by the other --tls-* flags)")
-	fs.StringVar(&sf.tlsCA, "tls-ca", "", "PEM file of the CA certificates to trust (default: the system's)")
-	fs.StringVar(&sf.tlsCert, "tls-cert", "", "PEM file of a client certificate (mTLS)")
-	fs.StringVar(&sf.tlsKey, "tls-key", "", "PEM file of the client certificate's key")
-	fs.BoolVar(&sf.tlsInsecure, "tls-insecure", false, "do not verify the broker's certificate (testing only)")
-}
-
-// opts turns the flags into franz-go options.
-func (sf *securityFlags) opts() ([]kgo.Opt, error) {
-	var opts []kgo.Opt
-	if sf.tls || sf.tlsCA != "" || sf.tlsCert != "" || sf.tlsInsecure {
-		cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: sf.tlsInsecure}
-		if sf.tlsCA != "" {
-			pem, err := os.ReadFile(sf.tlsCA)
-			if err != nil {
-				return nil, usagef("--tls-ca: %v", err)
-			}
-			cfg.RootCAs = x509.NewCertPool()
-			if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, usagef("--tls-ca %s: no PEM certificates", sf.tlsCA)
-			}
-		}
-		if sf.tlsCert != "" {
-			key := sf.tlsKey
-			if key == "" {
-				key = sf.tlsCert
-			}
-			cert, err := tls.LoadX509KeyPair(sf.tlsCert, key)
-			if err != nil {
-				return nil, usagef("--tls-cert: %v", err)
-			}
-			cfg.Certificates = []tls.Certificate{cert}
-		}
-		opts = append(opts, kgo.DialTLSConfig(cfg))
-	}
-	if sf.saslMechanism == "" {
-		return opts, nil
-	}
-	pass := sf.saslPassword
-	if pass == "" {
-		pass = os.Getenv(saslPasswordEnv)
-	}
-	if sf.saslUser == "" {
-		return nil, usagef("--sasl-mechanism needs --sasl-user")
-	}
-	switch strings.ToUpper(sf.saslMechanism) {
-	case "PLAIN":
-		opts = append(opts, kgo.SASL(plain.Auth{User: sf.saslUser, Pass: pass}.AsMechanism()))
-	case "SCRAM-SHA-256":
-		opts = append(opts, kgo.SASL(scram.Auth{User: sf.saslUser, Pass: pass}.AsSha256Mechanism()))
-	case "SCRAM-SHA-512":
-		opts = append(opts, kgo.SASL(scram.Auth{User: sf.saslUser, Pass: pass}.AsSha512Mechanism()))
-	default:
-		return nil, usagef("--sasl-mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", sf.saslMechanism)
-	}
-	return opts, nil
-}
-
-// secureAdmin is clientFlags.admin with the security options.
-func secureAdmin(cmd *cobra.Command, cf *clientFlags, sf *securityFlags) (*kadm.Client, *kgo.Client, context.Context, func(), error) {
-	opts, err := sf.opts()
-	if err != nil {
-		return nil, nil, nil, nil, err
-	}
-	cl, err := cf.client(opts...)
-	if err != nil {
-		return nil, nil, nil, nil, err
-	}
-	parent := cmd.Context()
-	if parent == nil {
-		parent = context.Background()
-	}
-	ctx, cancel := context.WithTimeout(parent, cf.timeout)
-	adm := kadm.NewClient(cl)
-	adm.SetTimeoutMillis(int32(cf.timeout.Milliseconds()))
-	return adm, cl, ctx, func() { cancel(); cl.Close() }, nil
-}
-
 func newUserCommand() *cobra.Command {
 	var cf clientFlags
-	var sf securityFlags
 	var dataDir string
 	cmd := parentCommand(&cobra.Command{
 		Use:   "user",
@@ -145,9 +39,8 @@ directory directly: how the first administrator is made.`,
   eddy user delete alice --mechanism SCRAM-SHA-256`,
 	})
 	cf.register(cmd.PersistentFlags(), true)
-	sf.register(cmd.PersistentFlags())
 	cmd.PersistentFlags().StringVar(&dataDir, "data-dir", "", "change a stopped Eddy broker's data directory instead of a running cluster")
-	cmd.AddCommand(newUserListCommand(&cf, &sf, &dataDir), newUserSetCommand(&cf, &sf, &dataDir), newUserDeleteCommand(&cf, &sf, &dataDir))
+	cmd.AddCommand(newUserListCommand(&cf, &dataDir), newUserSetCommand(&cf, &dataDir), newUserDeleteCommand(&cf, &dataDir))
 	return cmd
 }
 
@@ -158,7 +51,7 @@ type userInfo struct {
 	Error      string   `json:"error,omitempty"`
 }
 
-func newUserListCommand(cf *clientFlags, sf *securityFlags, dataDir *string) *cobra.Command {
+func newUserListCommand(cf *clientFlags, dataDir *string) *cobra.Command {
 	return &cobra.Command{
 		Use:   "list [user...]",
 		Short: "List users and their SCRAM mechanisms",
@@ -176,7 +69,7 @@ func newUserListCommand(cf *clientFlags, sf *securityFlags, dataDir *string) *co
 					}
 				}
 			} else {
-				adm, _, ctx, done, err := secureAdmin(cmd, cf, sf)
+				adm, _, ctx, done, err := cf.adminClient(cmd)
 				if err != nil {
 					return err
 				}
@@ -208,7 +101,7 @@ func newUserListCommand(cf *clientFlags, sf *securityFlags, dataDir *string) *co
 	}
 }
 
-func newUserSetCommand(cf *clientFlags, sf *securityFlags, dataDir *string) *cobra.Command {
+func newUserSetCommand(cf *clientFlags, dataDir *string) *cobra.Command {
 	var mechanisms []string
 	var password string
 	var passwordStdin bool
@@ -247,7 +140,7 @@ func newUserSetCommand(cf *clientFlags, sf *securityFlags, dataDir *string) *cob
 				ups = append(ups, kadm.UpsertSCRAM{User: user, Mechanism: mech, Iterations: int32(iterations), Password: password})
 			}
 			if *dataDir == "" {
-				adm, _, ctx, done, err := secureAdmin(cmd, cf, sf)
+				adm, _, ctx, done, err := cf.adminClient(cmd)
 				if err != nil {
 					return err
 				}
@@ -271,7 +164,7 @@ func newUserSetCommand(cf *clientFlags, sf *securityFlags, dataDir *string) *cob
 	return cmd
 }
 
-func newUserDeleteCommand(cf *clientFlags, sf *securityFlags, dataDir *string) *cobra.Command {
+func newUserDeleteCommand(cf *clientFlags, dataDir *string) *cobra.Command {
 	var mechanisms []string
 	cmd := &cobra.Command{
 		Use:   "delete <user>",
@@ -294,7 +187,7 @@ func newUserDeleteCommand(cf *clientFlags, sf *securityFlags, dataDir *string) *
 				dels = append(dels, kadm.DeleteSCRAM{User: user, Mechanism: mech})
 			}
 			if *dataDir == "" {
-				adm, _, ctx, done, err := secureAdmin(cmd, cf, sf)
+				adm, _, ctx, done, err := cf.adminClient(cmd)
 				if err != nil {
 					return err
 				}
