@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 )
@@ -59,6 +60,11 @@ type Config struct {
 	// HTTPListen, if set, is the host:port of an HTTP listener serving
 	// /metrics (Prometheus); port 0 picks a free one (Broker.HTTPAddr).
 	HTTPListen string
+
+	// HTTPHandler, if set, serves every path of the HTTP listener other
+	// than /metrics: "eddy broker --http" mounts the web console
+	// (package console) there. Default: / answers a short plain-text index.
+	HTTPHandler http.Handler
 
 	// NodeID is this broker's id (Kafka: node.id). Default 0.
 	NodeID int32

@@ -13,8 +13,9 @@ import (
 )
 
 // The broker's HTTP listener (Config.HTTPListen) is separate from the Kafka
-// listener. It serves /metrics; the web console will be served beside it.
-// A program that runs its own HTTP server mounts MetricsHandler instead.
+// listener. It serves /metrics, and Config.HTTPHandler (the web console,
+// with "eddy broker --http") on every other path. A program that runs its
+// own HTTP server mounts MetricsHandler instead.
 
 // MetricsHandler serves the broker's metrics in the Prometheus exposition
 // format (text, or protobuf/OpenMetrics when the scraper asks). The metrics
@@ -49,10 +50,14 @@ func (b *Broker) startHTTP(ctx context.Context) error {
 	b.httpLn = ln
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", b.MetricsHandler())
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "Eddy broker %s (cluster %s)\n\n/metrics  Prometheus metrics\n", b.Addr(), b.clusterID)
-	})
+	if h := b.cfg.HTTPHandler; h != nil {
+		mux.Handle("/", h)
+	} else {
+		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			fmt.Fprintf(w, "Eddy broker %s (cluster %s)\n\n/metrics  Prometheus metrics\n", b.Addr(), b.clusterID)
+		})
+	}
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,

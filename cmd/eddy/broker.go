@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/eddy-streams/eddy/broker"
+	"github.com/eddy-streams/eddy/console"
 )
 
 func newBrokerCommand() *cobra.Command {
@@ -25,6 +26,8 @@ func newBrokerCommand() *cobra.Command {
 		segment    int64
 		maxMessage int32
 		maxRequest int32
+
+		consoleConnect string
 	)
 	cmd := &cobra.Command{
 		Use:   "broker",
@@ -38,7 +41,7 @@ auto.create.topics.enable, advertised.listeners), then from defaults. A flag
 given on the command line wins over the file.` + knownSettingsHelp(),
 		Example: `  eddy broker --data-dir /var/lib/eddy --listen 127.0.0.1:9092
   eddy broker --config server.properties --num.partitions 8
-  eddy broker --data-dir /var/lib/eddy --http 127.0.0.1:9644   # and Prometheus metrics`,
+  eddy broker --data-dir /var/lib/eddy --http 127.0.0.1:9644   # and Prometheus metrics and the web console`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg := broker.Config{Logger: slog.Default()}
@@ -89,16 +92,32 @@ given on the command line wins over the file.` + knownSettingsHelp(),
 			}
 			cfg.Listen = strings.TrimPrefix(cfg.Listen, "PLAINTEXT://")
 			ctx := cmd.Context()
+			// The web console is served beside /metrics; it is created once
+			// the broker knows its address.
+			slot := &consoleSlot{}
+			if cfg.HTTPListen != "" {
+				cfg.HTTPHandler = slot
+			}
 			b, err := broker.Start(ctx, cfg)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "eddy broker listening on %s (data in %s); Ctrl-C stops it\n", b.Addr(), cfg.DataDir)
 			if a := b.HTTPAddr(); a != "" {
-				fmt.Fprintf(cmd.OutOrStdout(), "metrics on http://%s/metrics\n", a)
+				c, err := console.New(console.Config{Brokers: []string{b.Addr()}, ConnectURL: consoleConnect, Logger: slog.Default()})
+				if err != nil {
+					b.Close()
+					return err
+				}
+				defer c.Close() // before b.Close, below
+				slot.c.Store(c)
+				fmt.Fprintf(cmd.OutOrStdout(), "metrics on http://%s/metrics\nweb console on http://%s/\n", a, a)
 			}
 			<-ctx.Done()
 			slog.Info("shutting down", "reason", "signal")
+			if c := slot.c.Load(); c != nil {
+				c.Close()
+			}
 			return b.Close()
 		},
 	}
@@ -106,7 +125,8 @@ given on the command line wins over the file.` + knownSettingsHelp(),
 	f.StringVar(&configFile, "config", "", "Kafka-style server.properties file")
 	f.StringVar(&dataDir, "data-dir", "", "directory for partition logs and metadata (Kafka: log.dirs); required")
 	f.StringVar(&listen, "listen", "127.0.0.1:9092", "host:port to accept clients on; port 0 picks a free one (Kafka: listeners)")
-	f.StringVar(&httpListen, "http", "", "host:port to serve HTTP on (/metrics for Prometheus); port 0 picks a free one; default: no HTTP")
+	f.StringVar(&httpListen, "http", "", "host:port to serve HTTP on: /metrics for Prometheus, the web console at /; port 0 picks a free one; default: no HTTP")
+	f.StringVar(&consoleConnect, "console-connect", "", "Kafka Connect REST URL for the web console's connectors page (with --http), e.g. http://127.0.0.1:8083")
 	f.StringVar(&advertised, "advertised-listener", "", "host:port clients are told to connect to (Kafka: advertised.listeners); default: the listen address")
 	f.Int32Var(&nodeID, "node-id", 0, "this broker's id (Kafka: node.id)")
 	f.Int32Var(&partitions, "num.partitions", 1, "partitions of auto-created topics (Kafka: num.partitions)")

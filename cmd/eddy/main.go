@@ -54,7 +54,7 @@ standalone with "eddy broker".`,
 	}
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
-	root.AddCommand(newBrokerCommand(), newDemoCommand(), newConnectCommand())
+	root.AddCommand(newBrokerCommand(), newDemoCommand(), newConnectCommand(), newConsoleCommand())
 	root.AddCommand(newTopicCommand(), newProduceCommand(), newConsumeCommand(), newGroupCommand(), newClusterCommand())
 	root.AddCommand(newACLCommand(), newUserCommand())
 	root.SetFlagErrorFunc(flagUsageError)
