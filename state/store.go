@@ -48,8 +48,8 @@ type StoreOptions struct {
 // there was none (first start, a crash since the last open, a wiped or
 // corrupt checkpoint) it empties the local store and replays the whole
 // changelog, otherwise only the records after the checkpoint. Commit flushes
-// the cache, waits for the changelog, then writes a new checkpoint. So a
-// checkpoint exists only while the local store holds nothing that is not in
+// the cache, waits for the changelog, makes the local store durable
+// (Flusher), then writes a new checkpoint. So a checkpoint exists only while the local store holds nothing that is not in
 // the changelog up to the checkpoint's offset.
 type Store struct {
 	opts     StoreOptions
@@ -221,8 +221,9 @@ func (s *Store) Cache() *Cache { return s.cache }
 // last open or commit, or -1.
 func (s *Store) Position() int64 { return s.position }
 
-// Commit flushes the cache, waits until the changelog has every write, and
-// records the changelog offset in the checkpoint file.
+// Commit flushes the cache, waits until the changelog has every write,
+// flushes the local store to disk, and records the changelog offset in the
+// checkpoint file.
 func (s *Store) Commit(ctx context.Context) error {
 	if s.cache != nil {
 		if err := s.cache.Flush(); err != nil {
@@ -240,6 +241,13 @@ func (s *Store) Commit(ctx context.Context) error {
 	}
 	if s.ckpt == "" || s.opts.Topic == "" {
 		return nil
+	}
+	// The checkpoint claims the local store holds everything up to
+	// position: make that true on disk first.
+	if f, ok := s.local.(Flusher); ok {
+		if err := f.Flush(); err != nil {
+			return err
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -494,3 +494,42 @@ func TestBackendOneWriterManyReaders(t *testing.T) {
 		}
 	})
 }
+
+// TestLevelDBFlush checks that Flush moves the memtable into a table file
+// (so the journal is no longer the only copy), that a store flushed twice in
+// a row writes no second table, and that the data reads back after a reopen.
+func TestLevelDBFlush(t *testing.T) {
+	dir := t.TempDir()
+	a, err := OpenLevelDB(dir, LevelDBOptions{})
+	must(t, err)
+	tables := func() string {
+		t.Helper()
+		v, err := a.DB().GetProperty("leveldb.num-files-at-level0")
+		must(t, err)
+		return v
+	}
+	for i := range 100 {
+		must(t, a.Put(fmt.Appendf(nil, "k%03d", i), []byte("v")))
+	}
+	if n := tables(); n != "0" {
+		t.Fatalf("%s level-0 tables before Flush; the writes should still be in the memtable", n)
+	}
+	must(t, a.Flush())
+	if n := tables(); n != "1" {
+		t.Fatalf("%s level-0 tables after Flush, want 1", n)
+	}
+	must(t, a.Flush())
+	if n := tables(); n != "1" {
+		t.Fatalf("%s level-0 tables after a second Flush with no writes, want still 1", n)
+	}
+	must(t, a.Close())
+	if err := a.Flush(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Flush after Close: %v, want ErrClosed", err)
+	}
+	b, err := OpenLevelDB(dir, LevelDBOptions{})
+	must(t, err)
+	defer b.Close()
+	if n, err := b.ApproximateCount(); err != nil || n != 100 {
+		t.Fatalf("after reopen: %d keys (%v), want 100", n, err)
+	}
+}
