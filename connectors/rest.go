@@ -20,6 +20,7 @@ import (
 //	DELETE /connectors/{name}                    204
 //	GET    /connectors/{name}/config
 //	PUT    /connectors/{name}/config             create (201) or update (200)
+//	PATCH  /connectors/{name}/config             change some settings; null removes one (KIP-477)
 //	GET    /connectors/{name}/status
 //	GET    /connectors/{name}/tasks
 //	GET    /connectors/{name}/tasks/{id}/status
@@ -35,6 +36,9 @@ import (
 //	GET    /connector-plugins[?connectorsOnly=]
 //	GET    /connector-plugins/{class}/config
 //	PUT    /connector-plugins/{class}/config/validate
+//	GET    /admin/loggers                        log levels (KIP-495)
+//	GET    /admin/loggers/{name}
+//	PUT    /admin/loggers/{name}[?scope=worker|cluster]  {"level":"DEBUG"}
 //	GET    /metrics                              Prometheus metrics (an addition to Kafka Connect's API)
 //
 // Errors are {"error_code":N,"message":"..."} with N the HTTP status.
@@ -55,6 +59,7 @@ func (w *Worker) Handler() http.Handler {
 		reply(rw, http.StatusOK, cfg, err)
 	}))
 	mux.HandleFunc("PUT /connectors/{name}/config", w.putConfig)
+	mux.HandleFunc("PATCH /connectors/{name}/config", w.patchConfig)
 	mux.HandleFunc("GET /connectors/{name}/status", w.withName(func(rw http.ResponseWriter, r *http.Request, name string) {
 		st, err := w.Status(name)
 		reply(rw, http.StatusOK, st, err)
@@ -108,6 +113,9 @@ func (w *Worker) Handler() http.Handler {
 	mux.HandleFunc("GET /connector-plugins", w.listPlugins)
 	mux.HandleFunc("GET /connector-plugins/{class}/config", w.pluginConfig)
 	mux.HandleFunc("PUT /connector-plugins/{class}/config/validate", w.validate)
+	mux.HandleFunc("GET /admin/loggers", w.getLoggers)
+	mux.HandleFunc("GET /admin/loggers/{name}", w.getLogger)
+	mux.HandleFunc("PUT /admin/loggers/{name}", w.putLogger)
 	mux.Handle("GET /metrics", w.MetricsHandler())
 	return jsonErrors(mux)
 }
@@ -311,6 +319,29 @@ func (w *Worker) putConfig(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Location", "/connectors/"+name)
 	}
 	reply(rw, status, info, err)
+}
+
+func (w *Worker) patchConfig(rw http.ResponseWriter, r *http.Request) {
+	var raw map[string]any
+	if !decodeBody(rw, r, &raw) {
+		return
+	}
+	set := map[string]any{}
+	var remove []string
+	for k, v := range raw {
+		if v == nil {
+			remove = append(remove, k)
+		} else {
+			set[k] = v
+		}
+	}
+	cfg, err := stringMap(set)
+	if err != nil {
+		reply(rw, 0, nil, err)
+		return
+	}
+	info, err := w.PatchConfig(r.PathValue("name"), cfg, remove)
+	reply(rw, http.StatusOK, info, err)
 }
 
 // numbersMap turns JSON's float64 integers into int64, as offsets read

@@ -178,6 +178,7 @@ type Worker struct {
 	dist *distributed // nil in standalone mode
 
 	metrics *workerMetrics
+	logs    *loggerLevels // levels per logger, set through /admin/loggers
 }
 
 type sourceOffset struct {
@@ -252,9 +253,11 @@ func NewWorker(ctx context.Context, cfg WorkerConfig) (*Worker, error) {
 		return nil, err
 	}
 	wctx, cancel := context.WithCancel(context.Background())
+	logs := newLoggerLevels(cfg.Logger.Handler())
 	w := &Worker{
-		cfg: cfg, client: client, admin: admin, producer: producer, logger: cfg.Logger,
-		ctx: wctx, cancel: cancel,
+		cfg: cfg, client: client, admin: admin, producer: producer, logs: logs,
+		logger: slog.New(logs.handler(LoggerRuntime)),
+		ctx:    wctx, cancel: cancel,
 		connectors: map[string]*connectorRun{},
 		offsets:    map[string]map[string]sourceOffset{},
 	}
@@ -618,7 +621,7 @@ func (w *Worker) startTask(cr *connectorRun, t *taskRun) {
 	t.cancel = cancel
 	t.done = make(chan struct{})
 	t.m = w.metrics.task(cr.name, t.id, cr.plugin.Type)
-	logger := w.logger.With("connector", cr.name, "task", t.id)
+	logger := slog.New(w.logs.handler(connectorLogger(cr.name))).With("connector", cr.name, "task", t.id)
 	go func() {
 		defer close(t.done)
 		var err error
@@ -754,6 +757,37 @@ func (w *Worker) CreateConnector(name string, config map[string]string, replace 
 	w.connectors[name] = cr
 	w.startConnectorLocked(cr)
 	return w.infoLocked(cr), !exists, nil
+}
+
+// PatchConfig changes some settings of an existing connector (PATCH
+// /connectors/{name}/config, KIP-477): set overrides or adds settings,
+// remove drops them; the rest of the config stays. The result is
+// validated and applied as a PUT of the whole config would be.
+func (w *Worker) PatchConfig(name string, set map[string]string, remove []string) (ConnectorInfo, error) {
+	w.mu.Lock()
+	cr, err := w.lookupLocked(name)
+	var merged map[string]string
+	if err == nil {
+		merged = make(map[string]string, len(cr.config)+len(set))
+		for k, v := range cr.config {
+			merged[k] = v
+		}
+	}
+	w.mu.Unlock()
+	if err != nil {
+		return ConnectorInfo{}, err
+	}
+	for _, k := range remove {
+		if k == ConfigName {
+			return ConnectorInfo{}, newAPIError(ErrBadConfig, "Connector name configuration cannot be removed")
+		}
+		delete(merged, k)
+	}
+	for k, v := range set {
+		merged[k] = v
+	}
+	info, _, err := w.CreateConnector(name, merged, true)
+	return info, err
 }
 
 func (w *Worker) pluginNames() string {
