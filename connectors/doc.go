@@ -76,8 +76,9 @@
 //
 // Transforms use Kafka's class names (the org.apache.kafka.connect.transforms.
 // prefix may be left out): InsertField, ReplaceField (include, exclude,
-// renames), MaskField, ValueToKey, ExtractField, HoistField (each $Key or
-// $Value), TimestampRouter, RegexRouter and Filter; predicates
+// renames), MaskField, ValueToKey, ExtractField, HoistField, Cast, Flatten,
+// TimestampConverter, HeaderFrom (each $Key or $Value), TimestampRouter,
+// RegexRouter, InsertHeader, DropHeaders and Filter; predicates
 // TopicNameMatches, HasHeaderKey and RecordIsTombstone, attached with
 // transforms.NAME.predicate and .negate.
 //

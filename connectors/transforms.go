@@ -388,12 +388,58 @@ func (t *timestampRouter) Apply(r *Record) (*Record, error) {
 	return r, nil
 }
 
-// javaLayout converts the common letters of a Java SimpleDateFormat
-// pattern to a Go time layout.
+// javaLayout converts a Java SimpleDateFormat pattern to a Go time
+// layout: the common letters (yyyy yy MMMM MMM MM M dd d HH H hh h mm m ss
+// s SSS a EEEE EEE z Z X XX XXX) and quoted literals ('T', ” for a
+// quote). Other letters are copied as they are.
 func javaLayout(p string) string {
-	repl := strings.NewReplacer("yyyy", "2006", "yy", "06", "MM", "01", "dd", "02",
-		"HH", "15", "mm", "04", "ss", "05", "SSS", "000")
-	return repl.Replace(p)
+	letters := map[string]string{
+		"yyyy": "2006", "yy": "06", "y": "2006", "MMMM": "January", "MMM": "Jan", "MM": "01", "M": "1",
+		"dd": "02", "d": "2", "HH": "15", "H": "15", "hh": "03", "h": "3", "mm": "04", "m": "4",
+		"ss": "05", "s": "5", "SSS": "000", "SS": "00", "S": "0", "a": "PM", "EEEE": "Monday", "EEE": "Mon",
+		"z": "MST", "Z": "-0700", "X": "Z07", "XX": "Z0700", "XXX": "Z07:00",
+	}
+	var b strings.Builder
+	for i := 0; i < len(p); {
+		c := p[i]
+		switch {
+		case c == '\'':
+			if i+1 < len(p) && p[i+1] == '\'' {
+				b.WriteByte('\'')
+				i += 2
+				continue
+			}
+			// Quoted text up to the closing quote; '' inside is a quote.
+			for i++; i < len(p); i++ {
+				if p[i] == '\'' {
+					if i+1 < len(p) && p[i+1] == '\'' {
+						b.WriteByte('\'')
+						i++
+						continue
+					}
+					i++
+					break
+				}
+				b.WriteByte(p[i])
+			}
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			j := i
+			for j < len(p) && p[j] == c {
+				j++
+			}
+			run := p[i:j]
+			if g, ok := letters[run]; ok {
+				b.WriteString(g)
+			} else {
+				b.WriteString(run)
+			}
+			i = j
+		default:
+			b.WriteByte(c)
+			i++
+		}
+	}
+	return b.String()
 }
 
 type regexRouter struct {
