@@ -21,8 +21,11 @@
 // delete.enabled=true (and pk.mode=record_key) a record with a null value
 // deletes the row of its key.
 //
-// Each Put is written in one transaction, so Flush has nothing left to do:
-// offsets are committed only for records already committed in PostgreSQL.
+// In insert mode, runs of records with the same columns are written with
+// COPY (pgx CopyFrom); upserts stay INSERT ... ON CONFLICT statements,
+// sent in one pipelined batch. Each Put is written in one transaction, so
+// Flush has nothing left to do: offsets are committed only for records
+// already committed in PostgreSQL.
 // Connection failures are retriable (errors.retry.timeout). With upsert by
 // key, a record delivered twice (after a crash) leaves one row.
 package postgres
@@ -353,18 +356,77 @@ func (t *Task) Put(ctx context.Context, records []connectors.Record) error {
 				return err
 			}
 		}
-		var b pgx.Batch
-		for _, r := range rows {
-			q, args := t.statement(r)
-			b.Queue(q, args...)
-		}
-		return tx.SendBatch(ctx, &b).Close()
+		return t.write(ctx, tx, rows)
 	})
 	if err != nil {
 		clear(t.created) // a rolled back CREATE TABLE is gone
 		return classify(t, err)
 	}
 	return nil
+}
+
+// copyMinRows is the shortest run of rows worth a COPY rather than
+// INSERTs in the statement batch.
+const copyMinRows = 8
+
+// write sends rows in order: in insert mode each run of at least
+// copyMinRows rows for one table with the same columns goes in one COPY
+// (pgx CopyFrom, PostgreSQL's binary COPY protocol); upserts, deletes and
+// short runs go as statements in one pipelined batch.
+func (t *Task) write(ctx context.Context, tx pgx.Tx, rows []row) error {
+	var b pgx.Batch
+	sendBatch := func() error {
+		if b.Len() == 0 {
+			return nil
+		}
+		err := tx.SendBatch(ctx, &b).Close()
+		b = pgx.Batch{}
+		return err
+	}
+	for i := 0; i < len(rows); {
+		r := rows[i]
+		if !t.upsert && !r.delete {
+			cols := sortedCols(r.cols)
+			j := i + 1
+			for j < len(rows) && !rows[j].delete && rows[j].table == r.table && sameCols(rows[j].cols, cols) {
+				j++
+			}
+			if j-i >= copyMinRows {
+				if err := sendBatch(); err != nil {
+					return err
+				}
+				src := pgx.CopyFromSlice(j-i, func(k int) ([]any, error) {
+					vals := make([]any, len(cols))
+					for c, name := range cols {
+						vals[c] = rows[i+k].cols[name]
+					}
+					return vals, nil
+				})
+				if _, err := tx.CopyFrom(ctx, pgx.Identifier{r.table}, cols, src); err != nil {
+					return fmt.Errorf("COPY into %s: %w", r.table, err)
+				}
+				i = j
+				continue
+			}
+		}
+		q, args := t.statement(r)
+		b.Queue(q, args...)
+		i++
+	}
+	return sendBatch()
+}
+
+// sameCols reports whether m has exactly the columns cols (sorted).
+func sameCols(m map[string]any, cols []string) bool {
+	if len(m) != len(cols) {
+		return false
+	}
+	for _, c := range cols {
+		if _, ok := m[c]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // classify marks connection-level failures retriable, dropping the

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,5 +123,59 @@ func TestInsertKafkaKey(t *testing.T) {
 	// The same coordinates again violate the primary key: insert mode does not upsert.
 	if err := task.Put(ctx, []connectors.Record{{Topic: "t", Partition: 0, Offset: 7, Value: "again"}}); err == nil {
 		t.Fatal("duplicate insert succeeded")
+	}
+}
+
+// Insert mode writes runs of rows with the same columns with COPY, into a
+// table created beforehand with narrower types than the records'; rows
+// with other columns in between go as INSERTs; a duplicate key in a COPY
+// fails the Put and leaves nothing of it.
+func TestInsertWithCopy(t *testing.T) {
+	db := connect(t)
+	ctx := context.Background()
+	table := fmt.Sprintf("eddy_pg_test_%d", time.Now().UnixNano())
+	t.Cleanup(func() { db.Exec(context.Background(), "DROP TABLE IF EXISTS "+table) })
+	if _, err := db.Exec(ctx, "CREATE TABLE "+table+` (id INTEGER PRIMARY KEY, name TEXT, price DOUBLE PRECISION,
+		ok BOOLEAN, meta JSONB, note TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	task := startTask(t, map[string]string{"connection.url": testURL, "table.name.format": table, "pk.mode": "record_value", "pk.fields": "id"})
+	var batch []connectors.Record
+	for i := range 40 {
+		v := map[string]any{"id": int64(i), "name": fmt.Sprintf("n%d", i), "price": float64(i) / 2, "ok": i%2 == 0,
+			"meta": map[string]any{"i": int64(i)}}
+		if i == 20 {
+			v["note"] = "in between" // other columns: an INSERT between two COPYs
+		}
+		batch = append(batch, connectors.Record{Topic: "t", Value: v})
+	}
+	if err := task.Put(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	var n, sumID int64
+	var sumPrice float64
+	var note string
+	if err := db.QueryRow(ctx, "SELECT count(*), sum(id), sum(price), max(note) FROM "+table).Scan(&n, &sumID, &sumPrice, &note); err != nil {
+		t.Fatal(err)
+	}
+	if n != 40 || sumID != 780 || sumPrice != 390 || note != "in between" {
+		t.Fatalf("rows %d, sum(id) %d, sum(price) %v, note %q; want 40, 780, 390, \"in between\"", n, sumID, sumPrice, note)
+	}
+	var metaI int64
+	if err := db.QueryRow(ctx, "SELECT (meta->>'i')::bigint FROM "+table+" WHERE id = 33").Scan(&metaI); err != nil || metaI != 33 {
+		t.Fatalf("meta of row 33: %d, %v", metaI, err)
+	}
+	// A batch whose COPY hits an existing key fails as a whole.
+	var dup []connectors.Record
+	for i := 100; i < 110; i++ {
+		dup = append(dup, connectors.Record{Topic: "t", Value: map[string]any{"id": int64(i), "name": "x", "price": 1.0, "ok": true, "meta": nil}})
+	}
+	dup[9].Value.(map[string]any)["id"] = int64(5)
+	err := task.Put(ctx, dup)
+	if err == nil || !strings.Contains(err.Error(), "COPY into") || connectors.IsRetriable(err) {
+		t.Fatalf("duplicate key in a COPY: %v (retriable %v)", err, connectors.IsRetriable(err))
+	}
+	if err := db.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil || n != 40 {
+		t.Fatalf("after the failed Put: %d rows, %v", n, err)
 	}
 }
