@@ -58,7 +58,7 @@ func handleSASLAuthenticate(c *conn, kreq kmsg.Request, r *reply) {
 	if failure != "" {
 		resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
 		resp.ErrorMessage = kmsg.StringPtr(failure)
-		c.closeAfter = fmt.Errorf("SASL authentication failed: %w", errCloseConn)
+		c.closeAfter = fmt.Errorf("SASL authentication failed (%s): %w: %w", failure, errAuthFailed, errCloseConn)
 		return
 	}
 	resp.SASLAuthBytes = out

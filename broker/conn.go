@@ -121,6 +121,11 @@ func newConn(b *Broker, nc net.Conn, l *listener) *conn {
 // connection rather than answer.
 var errCloseConn = errors.New("closing connection")
 
+// errAuthFailed marks a connection closed because a client's credentials
+// were wrong: the client's mistake, logged at INFO as Kafka does, not a
+// broker problem worth a WARN.
+var errAuthFailed = errors.New("authentication failed")
+
 // serve runs the reader and, in a second goroutine, the writer; it returns
 // when both have finished and the socket is closed.
 func (c *conn) serve() {
@@ -140,7 +145,11 @@ func (c *conn) serve() {
 	}()
 	err := c.readLoop()
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && c.b.ctx.Err() == nil {
-		c.log.Warn("closing connection", "err", err)
+		level := slog.LevelWarn
+		if errors.Is(err, errAuthFailed) {
+			level = slog.LevelInfo
+		}
+		c.log.Log(context.Background(), level, "closing connection", "err", err)
 	}
 	close(c.replies)
 	<-writerDone

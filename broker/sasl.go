@@ -139,7 +139,7 @@ func (c *conn) saslStep(msg []byte) (out []byte, done bool, failure string) {
 func (c *conn) handleRawSASL(body []byte) (*reply, error) {
 	out, _, failure := c.saslStep(body)
 	if failure != "" {
-		return nil, fmt.Errorf("%s: %w", failure, errCloseConn)
+		return nil, fmt.Errorf("%s: %w: %w", failure, errAuthFailed, errCloseConn)
 	}
 	return &reply{write: func(_ context.Context, _ requestHeader, bw *bufio.Writer, _ net.Conn) error {
 		var n [4]byte

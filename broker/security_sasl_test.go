@@ -1,10 +1,13 @@
 package broker
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -436,4 +439,75 @@ func TestSecurityReauth(t *testing.T) {
 	if !rc.closed() {
 		t.Errorf("a request after the session expired was answered")
 	}
+}
+
+// TestSecuritySASLFailureLogLevel checks that a client's wrong password is
+// logged at INFO, as Kafka logs failed authentications: a WARN for every
+// mistyped password would drown the broker's real warnings.
+func TestSecuritySASLFailureLogLevel(t *testing.T) {
+	logs := &levelRecorder{}
+	b := startSecureBroker(t, newTestPKI(t), func(c *Config) { c.Logger = slog.New(logs) })
+	cl := newKgoClient(t, b.ListenerAddr("SASL_PLAINTEXT"), kgoSASL(mechPlain, "alice", "nope"), kgo.RequestRetries(0))
+	if _, err := kmsg.NewPtrMetadataRequest().RequestWith(testCtx(t), cl); !errors.Is(err, kerr.SaslAuthenticationFailed) {
+		t.Fatalf("metadata with a wrong password: %v, want SASL_AUTHENTICATION_FAILED", err)
+	}
+	cl.Close()
+	// The broker logs once it has closed the connection; wait for that.
+	ctx := testCtx(t)
+	for {
+		changed := logs.changed() // before looking, so no message slips between
+		if level, ok := logs.levelOf("closing connection"); ok {
+			if level != slog.LevelInfo {
+				t.Errorf("a failed authentication is logged at %v, want INFO", level)
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the broker never logged the connection it closed")
+		case <-changed:
+		}
+	}
+}
+
+// levelRecorder is a slog.Handler that remembers each message's level.
+type levelRecorder struct {
+	mu     sync.Mutex
+	levels map[string]slog.Level
+	notify chan struct{}
+}
+
+func (h *levelRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (h *levelRecorder) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *levelRecorder) WithGroup(string) slog.Handler            { return h }
+
+func (h *levelRecorder) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.levels == nil {
+		h.levels = map[string]slog.Level{}
+	}
+	h.levels[r.Message] = r.Level
+	if h.notify != nil {
+		close(h.notify)
+		h.notify = nil
+	}
+	return nil
+}
+
+func (h *levelRecorder) levelOf(msg string) (slog.Level, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	l, ok := h.levels[msg]
+	return l, ok
+}
+
+// changed returns a channel closed at the next message.
+func (h *levelRecorder) changed() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.notify == nil {
+		h.notify = make(chan struct{})
+	}
+	return h.notify
 }
