@@ -75,8 +75,15 @@ var ErrBufferFull = errors.New("streams: suppression buffer is full")
 // Suppress holds back the table's updates as s says, and passes on only
 // some of them: Kafka Streams' KTable.suppress. The buffer is kept in a
 // store with a changelog, so it survives a restart or a move of the task.
-// Lookups in the suppressed table (joins) see the latest value, not the
-// last one emitted.
+//
+// Lookups in the suppressed table (a stream-table or table-table join with
+// it) see the table's latest value, including updates the buffer still
+// holds back. This differs from Kafka Streams, whose suppressed-table
+// getter (KTableSuppressProcessorSupplier.view) answers a key that is in
+// the buffer with the value before its buffered updates, i.e. the value
+// last emitted downstream (for a window not yet closed: no value). Eddy's
+// tables do not pass on old values with their updates (Kafka's Change), so
+// the value before the first buffered update is not known here.
 func (tb Table[K, V]) Suppress(s Suppressed) Table[K, V] {
 	b := tb.b
 	var win *windowInfo

@@ -172,3 +172,56 @@ func TestSuppressBufferFull(t *testing.T) {
 	// An entry takes 1+8 key bytes, 8 value bytes and 17: two fit.
 	checkLines(t, "emitted early", windowedOutput[int64](t, d, "final", keys), []string{"a@[0,60000]=2 t2"})
 }
+
+// A stream joined with a suppressed table looks up the table's latest
+// value, including updates the suppression still holds back (Kafka Streams
+// answers such lookups with the value last emitted instead; see
+// Table.Suppress).
+func TestSuppressedTableLookupSeesLatest(t *testing.T) {
+	b := streams.NewBuilder()
+	counts := streams.From(b, "in", streams.Consumed[string, string]{}).GroupByKey(streams.Grouped[string, string]{}).
+		Count(streams.Materialized[string, int64]{}).
+		Suppress(streams.UntilTimeLimit(10*time.Millisecond, streams.BufferConfig{}))
+	counts.ToStream().To("out", streams.Produced[string, int64]{})
+	probes := streams.From(b, "probes", streams.Consumed[string, string]{})
+	streams.LeftJoin(probes, counts, func(_ string, n int64, found bool) string {
+		if !found {
+			return "none"
+		}
+		return fmt.Sprint(n)
+	}).To("looked-up", streams.Produced[string, string]{})
+	top, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newDriver(t, top)
+	out := streamstest.NewOutputTopic[string, int64](d, "out", nil, nil)
+	looked := streamstest.NewOutputTopic[string, string](d, "looked-up", nil, nil)
+	probe := func() string {
+		t.Helper()
+		pipeAll(t, d, "probes", []in{{"a", 1}})
+		recs, err := looked.ReadRecords()
+		if err != nil || len(recs) != 1 {
+			t.Fatalf("lookup: %v %v", recs, err)
+		}
+		return recs[0].Value
+	}
+	if got := probe(); got != "none" {
+		t.Errorf("before any update: %s", got)
+	}
+	pipeAll(t, d, "in", []in{{"a", 2}, {"a", 3}})
+	if recs, _ := out.ReadRecords(); len(recs) != 0 {
+		t.Fatalf("emitted before the time limit: %v", recs)
+	}
+	if got := probe(); got != "2" {
+		t.Errorf("with two updates held back: lookup %s, want 2", got)
+	}
+	pipeAll(t, d, "in", []in{{"b", 12}})
+	if recs, _ := out.ReadRecords(); len(recs) != 1 || recs[0].Value != 2 {
+		t.Fatalf("after the time limit: %v", recs)
+	}
+	pipeAll(t, d, "in", []in{{"a", 13}})
+	if got := probe(); got != "3" {
+		t.Errorf("with the third update held back: lookup %s, want 3", got)
+	}
+}
