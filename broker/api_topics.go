@@ -82,6 +82,10 @@ func handleCreateTopics(c *conn, kreq kmsg.Request, r *reply) {
 			fail(kerr.TopicAlreadyExists.Code, "topic %q already exists", rt.Topic)
 			continue
 		}
+		if why := checkFileBudget(int(n)); why != "" {
+			fail(kerr.PolicyViolation.Code, "%s", why)
+			continue
+		}
 		if req.ValidateOnly {
 			st.NumPartitions, st.ReplicationFactor = n, rf
 			st.Configs = b.createdTopicConfigs(configs)
@@ -199,6 +203,10 @@ func handleCreatePartitions(c *conn, kreq kmsg.Request, r *reply) {
 			st.ErrorMessage = kmsg.StringPtr(fmt.Sprintf(format, args...))
 		}
 		t := b.topics.get(rt.Topic)
+		var noFiles string // why the new partitions' files would not fit the open file limit
+		if t != nil && rt.Count > int32(len(b.topics.partitionsOf(t))) && rt.Count <= maxPartitions {
+			noFiles = checkFileBudget(int(rt.Count) - len(b.topics.partitionsOf(t)))
+		}
 		switch {
 		case !c.authorized(kmsg.ACLOperationAlter, kmsg.ACLResourceTypeTopic, rt.Topic):
 			fail(kerr.TopicAuthorizationFailed.Code, "CreatePartitions needs ALTER on the topic")
@@ -212,6 +220,8 @@ func handleCreatePartitions(c *conn, kreq kmsg.Request, r *reply) {
 		case len(rt.Assignment) > 0 && len(rt.Assignment) != int(rt.Count)-len(b.topics.partitionsOf(t)):
 			fail(kerr.InvalidReplicaAssignment.Code, "%d assignments given for %d new partitions",
 				len(rt.Assignment), int(rt.Count)-len(b.topics.partitionsOf(t)))
+		case noFiles != "":
+			fail(kerr.PolicyViolation.Code, "%s", noFiles)
 		case req.ValidateOnly:
 		default:
 			if err := b.topics.addPartitions(rt.Topic, rt.Count); err != nil {
