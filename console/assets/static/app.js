@@ -60,7 +60,8 @@
       default: return '';
     }
   }
-  function badge(s, title) { return h('span', { class: 'badge ' + stateClass(s), title: title }, s || 'unknown'); }
+  // badge shows a state (or label, coloured by state) as a coloured pill.
+  function badge(s, title, label) { return h('span', { class: 'badge ' + stateClass(s), title: title }, label || s || 'unknown'); }
   function errorBox(msg) { return h('div', { class: 'error', role: 'alert' }, msg); }
   function note(msg) { return h('div', { class: 'note' }, msg); }
   function enc(s) { return encodeURIComponent(s); }
@@ -188,7 +189,7 @@
     for (let i = 0; i <= 4; i++) {
       const v = vMax * i / 4, yy = Math.round(y(v)) + .5;
       ctx.beginPath(); ctx.moveTo(pad.l, yy); ctx.lineTo(w - pad.r, yy); ctx.stroke();
-      ctx.fillText(rate(v), pad.l - 6, yy);
+      ctx.fillText(String(Number(v.toPrecision(3))), pad.l - 6, yy);
     }
     ctx.textAlign = 'center';
     ctx.textBaseline = 'top';
@@ -499,7 +500,8 @@
       } catch (e) {
         status.replaceChildren(errorBox(action + ' ' + name + ': ' + e.message));
       }
-      if (refresh) refresh();
+      // Connect changes states asynchronously: look again soon.
+      for (const d of [0, 300, 1000, 2500]) setTimeout(refresh, d);
     };
     const load = async (my) => {
       const ans = await api('connectors');
@@ -521,13 +523,14 @@
               h('td', null, c.type || '–'), h('td', { class: 'mono' }, c.class || '–'), h('td', null, c.topics || '–'),
               h('td', { class: 'state' }, badge(c.state, c.worker_id ? 'on worker ' + c.worker_id : '')),
               h('td', null, c.tasks.length === 0 ? h('span', { class: 'muted' }, 'none') :
-                c.tasks.map(t => badge(t.id + ': ' + t.state, (t.worker_id ? 'on ' + t.worker_id : '') + (t.trace ? '\n' + t.trace : '')))),
+                c.tasks.map(t => badge(t.state, (t.worker_id ? 'on ' + t.worker_id : '') + (t.trace ? '\n' + t.trace : ''), t.id + ': ' + t.state))),
               h('td', { class: 'actions' },
                 h('button', { 'data-connector': c.name, 'data-action': 'pause', disabled: c.state === 'PAUSED', onclick: (e) => act(c.name, 'pause', e.target) }, 'Pause'),
                 h('button', { 'data-connector': c.name, 'data-action': 'resume', disabled: c.state !== 'PAUSED' && c.state !== 'STOPPED', onclick: (e) => act(c.name, 'resume', e.target) }, 'Resume'),
                 h('button', { 'data-connector': c.name, 'data-action': 'restart', onclick: (e) => act(c.name, 'restart', e.target) }, 'Restart')))))));
     };
-    refresh = () => { const my = gen; load(my).catch(e => { if (my === gen) showError(e); }); };
+    const my0 = gen;
+    refresh = () => { if (my0 === gen) load(my0).catch(e => { if (my0 === gen) showError(e); }); };
     every(load);
   }
 
