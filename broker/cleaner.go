@@ -99,6 +99,7 @@ func (b *Broker) compactAll() {
 			}
 			cfg.UpTo = max(p.lastStableOffset(), 1)
 			cfg.Aborted = p.isAborted
+			cfg.BeforeClean = p.saveProducerState
 			_, err := p.log.Compact(cfg)
 			switch {
 			case err == nil, errors.Is(err, storage.ErrClosed), errors.Is(err, context.Canceled):

@@ -492,3 +492,65 @@ func TestConfigRoundTrips(t *testing.T) {
 		t.Errorf("broker configs: %+v", bc)
 	}
 }
+
+// TestCompactionKeepsProducerState: a producer's batches are all compacted
+// away (another producer overwrote its key), then the partition's producer
+// state is loaded as after a crash. The state must still know the first
+// producer's last sequence, so its retries are still recognised: compaction
+// snapshots the state before it removes the batches a rebuild from the log
+// would need.
+func TestCompactionKeepsProducerState(t *testing.T) {
+	ctx := testCtx(t)
+	clock := &testClock{}
+	clock.ms.Store(time.Now().UnixMilli())
+	b := startLifecycleBroker(t, clock)
+	const topic = "pid-compacted"
+	first := newKgoClient(t, b.Addr(), kgo.DefaultProduceTopic(topic))
+	adm := kadm.NewClient(first)
+	createTopicWithConfigs(t, ctx, adm, topic, map[string]*string{
+		"cleanup.policy":            kmsg.StringPtr("compact"),
+		"min.cleanable.dirty.ratio": kmsg.StringPtr("0"),
+		"segment.ms":                kmsg.StringPtr("1"), // every later record rolls the segment
+	})
+	const n = 20
+	for i := range n { // one batch each: sequences 0..n-1
+		if err := first.ProduceSync(ctx, &kgo.Record{Key: []byte("k"), Value: fmt.Appendf(nil, "first-%d", i)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pid, _, err := first.ProducerID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second producer overwrites the key; a later record rolls it out of the active segment.
+	second := newKgoClient(t, b.Addr(), kgo.DefaultProduceTopic(topic))
+	for i, k := range []string{"k", "roll"} {
+		r := &kgo.Record{Key: []byte(k), Value: []byte("second"), Timestamp: time.UnixMilli(clock.ms.Load() + int64(i+1)*3600_000)}
+		if err := second.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := b.topics.partition(topic, 0)
+	b.compactAll()
+	got, _ := consumeAllKgo(t, ctx, b.Addr(), topic)
+	if got["k"] != "second" {
+		t.Fatalf("after compaction k = %q, want the second producer's value", got["k"])
+	}
+	if n := countRecordsKgo(t, ctx, b.Addr(), topic); n != 2 {
+		t.Fatalf("%d records after compaction, want 2: the first producer's batches should be gone", n)
+	}
+
+	// What a restart after a crash does: load the state from the snapshot and the log.
+	if err := p.loadProducerState(); err != nil {
+		t.Fatalf("load producer state: %v", err)
+	}
+	p.producers.mu.Lock()
+	e := p.producers.producers[pid]
+	p.producers.mu.Unlock()
+	if e == nil || len(e.Batches) == 0 {
+		t.Fatalf("producer %d unknown after compaction and a reload: its sequence is lost", pid)
+	}
+	if last := e.Batches[len(e.Batches)-1].LastSeq; last != n-1 {
+		t.Errorf("producer %d's last sequence after the reload is %d, want %d", pid, last, n-1)
+	}
+}

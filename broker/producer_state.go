@@ -28,9 +28,10 @@ import (
 // INVALID_PRODUCER_EPOCH. This is what lets clients retry produce requests
 // without writing duplicates.
 //
-// The state survives restarts: Close writes a snapshot (producer-state.json
-// in the partition directory) with the end offset it covers, and opening
-// a partition replays the batch headers after that offset.
+// The state survives restarts: Close and every compaction pass write a
+// snapshot (producer-state.json in the partition directory) with the end
+// offset it covers, and opening a partition replays the batch headers
+// after that offset.
 
 // producerBatchesKept is how many recent batches per producer are kept to
 // recognise retries: clients have at most five requests in flight.
@@ -309,7 +310,11 @@ type producerSnapshot struct {
 }
 
 // saveProducerState writes the snapshot of p's producers, covering the log
-// up to its end offset. Callers make sure no appends run.
+// up to its end offset. Appends may run meanwhile: every append that changes
+// producer state holds ps.mu from the append to the state change, so under
+// ps.mu the end offset and the state agree. Close saves one, and so does a
+// compaction pass before it removes batches, because rebuilding the state
+// from the log after a crash would miss the batches it removed.
 func (p *partition) saveProducerState() error {
 	ps := &p.producers
 	ps.mu.Lock()

@@ -131,6 +131,10 @@ type CompactConfig struct {
 	Aborted func(producerID, offset int64) bool
 	// Stop, when closed, aborts the pass at the next segment with context.Canceled (shutdown).
 	Stop <-chan struct{}
+	// BeforeClean, if set, runs once a pass has decided to clean, before it changes anything;
+	// an error ends the pass. The broker snapshots its producer state there: the pass may
+	// remove batches that a rebuild of that state from the log would need.
+	BeforeClean func() error
 }
 
 func stopped(c <-chan struct{}) bool {
@@ -219,6 +223,11 @@ func (l *Log) Compact(cfg CompactConfig) (CompactResult, error) {
 		}
 	}
 	cleanEnd := snaps[k-1].end
+	if cfg.BeforeClean != nil {
+		if err := cfg.BeforeClean(); err != nil {
+			return res, fmt.Errorf("storage: compact %s: before cleaning: %w", l.dir, err)
+		}
+	}
 
 	// 3. Rewrite [0, k) in groups.
 	l.removeCleanedFiles()
