@@ -5,11 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // apiError is the body of every failed API call.
@@ -67,14 +68,18 @@ func (c *Console) api(f func(ctx context.Context, r *http.Request) (any, error))
 	}
 }
 
-// explain adds to an error from the cluster what the user can do.
+// explain adds to an error from the cluster what the user can do when the
+// cluster did not answer; other errors (a Kafka error code, an ACL denial,
+// a failed Connect call) say enough themselves.
 func (c *Console) explain(ctx context.Context, err error) error {
-	var ke *kerr.Error
-	var ae *kadm.AuthError
-	if errors.As(err, &ke) || errors.As(err, &ae) || errors.Is(err, errConnect) {
+	var ne net.Error
+	if errors.Is(err, errConnect) {
 		return err
 	}
-	return c.reachErr(ctx, err)
+	if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+		return c.reachErr(ctx, err)
+	}
+	return err
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

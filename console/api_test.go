@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eddy-streams/eddy/console"
+	"github.com/eddy-streams/eddy/streams"
 )
 
 // The API's answers, as a client decodes them.
@@ -467,7 +469,7 @@ func TestUnreachableCluster(t *testing.T) {
 	srv := newServer(t, c)
 	var e errorAnswer
 	get(t, srv+"/api/overview", 502, &e)
-	if !strings.Contains(e.Error, "127.0.0.1:1") {
+	if !strings.Contains(e.Error, "Kafka cluster at 127.0.0.1:1") || !strings.Contains(e.Error, "is a broker running there?") {
 		t.Fatalf("overview of a cluster that is down: %q", e.Error)
 	}
 }
@@ -516,4 +518,68 @@ func TestServedByBroker(t *testing.T) {
 	if len(ov.Brokers) != 1 || ov.Brokers[0].Port == 0 {
 		t.Fatalf("overview = %+v", ov)
 	}
+}
+
+// TestRealStreamsApp runs a real Eddy streams app and checks that the
+// console lists it with the topology the app published to
+// StreamsAppsTopic, and its consumer group.
+func TestRealStreamsApp(t *testing.T) {
+	b := startBroker(t)
+	cl, adm := admin(t, b.Addr())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "text"); err != nil {
+		t.Fatal(err)
+	}
+	sb := streams.NewBuilder()
+	lines := streams.From(sb, "text", streams.Consumed[string, string]{})
+	words := streams.FlatMapValues(lines, func(_, line string) []string { return strings.Fields(line) })
+	counts := streams.GroupBy(words, func(_, word string) string { return word }, streams.Grouped[string, string]{Name: "words"}).
+		Count(streams.Materialized[string, int64]{Name: "counts"})
+	streams.MapValues(counts.ToStream(), func(_ string, n int64) string { return fmt.Sprint(n) }).
+		To("word-counts", streams.Produced[string, string]{})
+	topology, err := sb.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sapp, err := streams.NewApp(topology, streams.Config{ApplicationID: "wordcount", Brokers: []string{b.Addr()},
+		StateDir: t.TempDir(), InMemoryStores: true, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sapp.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("streams app: %v", err)
+		}
+	}()
+	produce(t, cl, &kgo.Record{Topic: "text", Value: []byte("a b a")})
+
+	_, srv := newConsole(t, b.Addr(), "")
+	type app struct {
+		ApplicationID string `json:"application_id"`
+		Subtopologies []console.Subtopology
+		GroupState    string `json:"group_state"`
+		Error         string
+	}
+	waitFor(t, 30*time.Second, "the wordcount app listed with its topology and a Stable group", func() (bool, string) {
+		var ans struct{ Apps []app }
+		get(t, srv.URL+"/api/streams", 200, &ans)
+		if len(ans.Apps) != 1 {
+			return false, fmt.Sprintf("%+v", ans)
+		}
+		a := ans.Apps[0]
+		var sources []string
+		for _, st := range a.Subtopologies {
+			for _, n := range st.Nodes {
+				if n.Type == "source" {
+					sources = append(sources, n.Topics...)
+				}
+			}
+		}
+		return a.ApplicationID == "wordcount" && a.Error == "" && len(a.Subtopologies) == 2 && a.GroupState == "Stable" &&
+			strings.Contains(strings.Join(sources, ","), "text"), fmt.Sprintf("%+v", a)
+	})
 }
