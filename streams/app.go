@@ -543,15 +543,32 @@ func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 		}
 		return int(x.Partition - y.Partition)
 	})
+	var fresh []TaskID
+	freshParts := map[string][]int32{}
 	for _, id := range ids {
 		if a.tasks[id] != nil {
 			continue
 		}
+		fresh = append(fresh, id)
+		for _, tp := range want[id] {
+			freshParts[tp.topic] = append(freshParts[tp.topic], tp.partition)
+		}
+	}
+	// Tasks new here resume the stream time committed with their offsets.
+	times, err := a.committedStreamTimes(freshParts)
+	if err != nil {
+		a.log.Warn("streams: cannot read the stream time committed with the offsets; new tasks start without one (records late before may be accepted)",
+			"app", a.cfg.ApplicationID, "err", err)
+	}
+	for _, id := range fresh {
 		t, err := newTask(id, a.top.subs[id.SubTopology], appEnv{a})
 		if err != nil {
 			a.err = err
 			h.cancel()
 			return err
+		}
+		for _, tp := range want[id] {
+			t.observe(times[tp])
 		}
 		a.tasks[id] = &runningTask{t: t, offsets: map[topicPartition]int64{}}
 	}
@@ -768,8 +785,9 @@ func (a *App) commit(sess sarama.ConsumerGroupSession) error {
 				return fmt.Errorf("streams: task %s: commit store %s: %w", rt.t.id, s.spec.name, err)
 			}
 		}
+		md := encodeStreamTime(rt.t.streamTime)
 		for tp, off := range rt.offsets {
-			sess.MarkOffset(tp.topic, tp.partition, off, "")
+			sess.MarkOffset(tp.topic, tp.partition, off, md)
 		}
 		rt.dirty = false
 		rt.t.m.cacheSaved(rt.t)

@@ -116,7 +116,9 @@
 //
 // Stream time is per task, as in Kafka Streams: the largest timestamp the
 // task has processed (records are processed in timestamp order across the
-// task's partitions, see above). A window takes records until stream time passes its end
+// task's partitions, see above); it is committed with the input offsets
+// (in the commit metadata, as Kafka Streams does), so a task that restarts
+// or moves resumes it. A window takes records until stream time passes its end
 // plus its grace period; records out of order within that time update the
 // windows they belong to, later ones are dropped, counted
 // (App.LateRecordsDropped, streamstest.Driver.LateRecordsDropped) and
