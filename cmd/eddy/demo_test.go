@@ -352,3 +352,46 @@ func TestDemoRunsForAWhileAndSummarises(t *testing.T) {
 		t.Errorf("no top list's window closed in every task: %s of event time", time.Duration(last-time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli())*time.Millisecond)
 	}
 }
+
+// TestDemoStopsCleanlyOnInterrupt: Ctrl-C, once page views flow, drains,
+// summarises and exits 0.
+func TestDemoStopsCleanlyOnInterrupt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("demo runs for seconds")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := eddyCommand(ctx, "demo", "--rate", "300", "--progress", "500ms")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	sc := bufio.NewScanner(stdout)
+	flowing := regexp.MustCompile(`\] generated [1-9]\d* page views`)
+	signalled := false
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		if !signalled && flowing.MatchString(sc.Text()) {
+			signalled = true
+			if err := cmd.Process.Signal(os.Interrupt); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("demo after SIGINT: %v\n%s\nstderr:\n%s", err, out.String(), stderr.String())
+	}
+	if !signalled || !strings.Contains(out.String(), "; Ctrl-C stops") {
+		t.Errorf("no page views flowed, or no hint that Ctrl-C stops:\n%s", out.String())
+	}
+	m := regexp.MustCompile(`records in:\s+(\d+) page views`).FindStringSubmatch(out.String())
+	if m == nil || m[1] == "0" {
+		t.Errorf("no summary of what flowed in:\n%s", out.String())
+	}
+}
