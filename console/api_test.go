@@ -407,7 +407,10 @@ func TestStreamsApps(t *testing.T) {
 func TestConnectorsProxy(t *testing.T) {
 	b := startBroker(t)
 	w, connectURL := startConnect(t, b.Addr(), "gen")
-	_, srv := newConsole(t, b.Addr(), connectURL)
+	c, srv := newConsole(t, b.Addr(), connectURL)
+	if err := c.PingConnect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	u := srv.URL + "/api/"
 	type conn struct {
 		Name, Type, Class, State, Topics string
@@ -442,7 +445,10 @@ func TestConnectorsProxy(t *testing.T) {
 	call(t, "POST", u+"connectors/gen/explode", act, 400, &e)
 
 	// Connect down: a clear 502.
-	_, srv2 := newConsole(t, b.Addr(), "http://127.0.0.1:1")
+	down, srv2 := newConsole(t, b.Addr(), "http://127.0.0.1:1")
+	if err := down.PingConnect(context.Background()); err == nil || !strings.Contains(err.Error(), "cannot reach Kafka Connect") {
+		t.Fatalf("PingConnect of a Connect that is down: %v", err)
+	}
 	get(t, srv2.URL+"/api/connectors", 502, &e)
 	if !strings.Contains(e.Error, "cannot reach Kafka Connect at http://127.0.0.1:1") {
 		t.Fatalf("Connect down: %q", e.Error)

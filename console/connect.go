@@ -82,6 +82,20 @@ func (c *Console) connectCall(ctx context.Context, method, path string, out any)
 	return nil
 }
 
+// PingConnect checks that the Kafka Connect REST API at Config.ConnectURL
+// answers. Without a ConnectURL it returns nil.
+func (c *Console) PingConnect(ctx context.Context) error {
+	if c.cfg.ConnectURL == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	var root struct {
+		Version string `json:"version"`
+	}
+	return c.connectCall(ctx, http.MethodGet, "/", &root)
+}
+
 func (c *Console) connectors(ctx context.Context, r *http.Request) (any, error) {
 	ans := connectorsAnswer{Connectors: []connectorInfo{}}
 	if c.cfg.ConnectURL == "" {

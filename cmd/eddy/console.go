@@ -77,6 +77,11 @@ record and pause connectors. Keep it on a loopback or trusted address.
 			if err := c.Ping(ctx); err != nil {
 				return fmt.Errorf("%w (set --brokers or %s)", err, brokersEnv)
 			}
+			if connectURL != "" {
+				if err := c.PingConnect(ctx); err != nil {
+					slog.Warn("the connectors page will show an error until Kafka Connect answers", "err", err)
+				}
+			}
 			var lc net.ListenConfig
 			ln, err := lc.Listen(ctx, "tcp", listen)
 			if err != nil {

@@ -98,12 +98,17 @@
   }
   function every(fn) {
     const my = gen;
+    let busy = false; // a slow cluster: skip a tick rather than pile up requests
     const run = async () => {
+      if (busy) return;
+      busy = true;
       try {
         await fn(my);
         if (my === gen) document.getElementById('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
       } catch (e) {
         if (my === gen) showError(e);
+      } finally {
+        busy = false;
       }
     };
     run();
@@ -148,7 +153,13 @@
       const m = path.match(re);
       if (!m) continue;
       for (const a of document.querySelectorAll('header nav a')) a.classList.toggle('active', a.dataset.page === nav);
-      fn(...m.slice(1).map(decodeURIComponent));
+      let args;
+      try {
+        args = m.slice(1).map(decodeURIComponent);
+      } catch (e) {
+        break; // a malformed %-escape: not found
+      }
+      fn(...args);
       return;
     }
     page('Not found').appendChild(errorBox('No page at #/' + path + '.'));
