@@ -44,6 +44,8 @@ sink having every record:
   postgres  FileStreamSource (key.mode=line) → topic → PostgresSink
             (insert.mode=upsert by line number, auto.create) into the local
             PostgreSQL (-pg); skipped with a note when it is unreachable
+  postgres-insert  the same with insert.mode=insert (no key): the sink
+            writes each batch with COPY
 
 The clock starts when the connectors are created and stops when the sink
 holds every record. Converters are JSON without schemas; the offset flush
@@ -51,8 +53,8 @@ interval is 1s. Each case runs -runs times on a fresh broker and topic; the
 report gives the median.
 
 The last line of the output is
-  connectors: file=X rec/s postgres=Y rec/s
-(postgres=skipped when PostgreSQL is absent).
+  connectors: file=X rec/s postgres=Y rec/s postgres-insert=Z rec/s
+(skipped for the PostgreSQL cases when it is absent).
 
 Flags:
 `
@@ -95,15 +97,15 @@ func runConnectors(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fmt.Fprintln(stdout, "| pipeline | records | seconds | rec/s |")
 	fmt.Fprintln(stdout, "| --- | ---: | ---: | ---: |")
 
-	results := map[string]string{"file": "skipped", "postgres": "skipped"}
-	for _, c := range []string{"file", "postgres"} {
+	results := map[string]string{"file": "skipped", "postgres": "skipped", "postgres-insert": "skipped"}
+	for _, c := range []string{"file", "postgres", "postgres-insert"} {
 		n := o.records
-		if c == "postgres" {
+		if c != "file" {
 			n = o.pgRecords
 			pc, err := pgx.Connect(ctx, o.pg)
 			if err != nil {
-				fmt.Fprintf(stderr, "postgres: skipped, %s unreachable: %v\n", o.pg, err)
-				fmt.Fprintln(stdout, "| postgres | - | - | skipped (PostgreSQL unreachable) |")
+				fmt.Fprintf(stderr, "%s: skipped, %s unreachable: %v\n", c, o.pg, err)
+				fmt.Fprintf(stdout, "| %s | - | - | skipped (PostgreSQL unreachable) |\n", c)
 				continue
 			}
 			pc.Close(ctx)
@@ -124,7 +126,8 @@ func runConnectors(ctx context.Context, args []string, stdout, stderr io.Writer)
 		results[c] = strconv.FormatFloat(rate, 'f', 0, 64)
 	}
 	fmt.Fprintln(stdout)
-	fmt.Fprintf(stdout, "connectors: file=%s rec/s postgres=%s rec/s\n", results["file"], results["postgres"])
+	fmt.Fprintf(stdout, "connectors: file=%s rec/s postgres=%s rec/s postgres-insert=%s rec/s\n",
+		results["file"], results["postgres"], results["postgres-insert"])
 	return nil
 }
 
@@ -187,16 +190,21 @@ func runConnectorsCase(ctx context.Context, o connectorsOpts, c string, n int) (
 			b, err := os.ReadFile(out)
 			return strings.Count(string(b), "\n") >= n, err
 		}
-	case "postgres":
+	case "postgres", "postgres-insert":
 		pc, err := pgx.Connect(ctx, o.pg)
 		if err != nil {
 			return 0, err
 		}
 		defer pc.Close(context.Background())
 		defer pc.Exec(context.Background(), "DROP TABLE IF EXISTS "+table)
-		if _, _, err := w.CreateConnector("sink", map[string]string{"connector.class": "PostgresSink", "topics": "bench",
+		sink := map[string]string{"connector.class": "PostgresSink", "topics": "bench",
 			"connection.url": o.pg, "table.name.format": table, "insert.mode": "upsert", "pk.mode": "record_key",
-			"pk.fields": "line", "auto.create": "true"}, false); err != nil {
+			"pk.fields": "line", "auto.create": "true"}
+		if c == "postgres-insert" {
+			sink["insert.mode"], sink["pk.mode"] = "insert", "none"
+			delete(sink, "pk.fields")
+		}
+		if _, _, err := w.CreateConnector("sink", sink, false); err != nil {
 			return 0, err
 		}
 		done = func() (bool, error) {
