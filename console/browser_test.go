@@ -200,6 +200,13 @@ func TestBrowser(t *testing.T) {
 		if errs := logs.take(); len(errs) > 0 {
 			t.Errorf("page %s wrote errors to the console:\n%s", name, strings.Join(errs, "\n"))
 		}
+		// Values the script failed to format show up as these words.
+		for _, line := range strings.Split(text("main"), "\n") {
+			line = strings.TrimSpace(line)
+			if line == "null" || strings.Contains(line, "undefined") || strings.Contains(line, "[object ") || strings.Contains(line, "NaN") {
+				t.Errorf("page %s shows %q", name, line)
+			}
+		}
 	}
 	// click clicks an element with the mouse, again if the page replaced
 	// it between finding and clicking (tables are redrawn on refresh).

@@ -29,6 +29,12 @@
     }
     return el;
   }
+  // fill replaces an element's children; null, false and undefined are
+  // skipped (replaceChildren would show them as text).
+  function fill(el, ...children) {
+    el.replaceChildren();
+    return append(el, children);
+  }
   function svg(tag, attrs, ...children) {
     const el = document.createElementNS('http://www.w3.org/2000/svg', tag);
     for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, String(v));
@@ -93,7 +99,7 @@
   let timer = null;
 
   function page(title, sub) {
-    main.replaceChildren(h('h1', null, title, sub ? h('span', { class: 'sub' }, sub) : null));
+    fill(main, h('h1', null, title, sub ? h('span', { class: 'sub' }, sub) : null));
     return main;
   }
   function every(fn) {
@@ -259,7 +265,7 @@
       cards.className = 'cards';
       const card = (label, value, title) => h('div', { class: 'card', title: title },
         h('div', { class: 'label' }, label), h('div', { class: 'value' }, value));
-      cards.replaceChildren(
+      fill(cards,
         card('Brokers', num(o.brokers.length)),
         card('Topics', num(o.topics), o.internal_topics + ' internal topics not counted'),
         card('Partitions', num(o.partitions)),
@@ -273,12 +279,12 @@
       top.forEach((x, i) => series.push({ name: x.s.topic, color: COLORS[i % COLORS.length], points: x.s.points }));
       drawThroughput('ov-chart', 'Throughput, records/s (last ' + Math.round(t.history_ms / 60000) + ' min)', series, samplingText(t));
       const brokers = slot('ov-brokers');
-      brokers.replaceChildren(h('h2', null, 'Brokers'), h('div', { class: 'panel' }, h('table', null,
+      fill(brokers, h('h2', null, 'Brokers'), h('div', { class: 'panel' }, h('table', null,
         h('thead', null, h('tr', null, h('th', null, 'Node'), h('th', null, 'Host'), h('th', null, 'Port'), h('th', null, 'Rack'), h('th', null, 'Role'))),
         h('tbody', null, o.brokers.map(b => h('tr', null, h('td', null, b.node_id), h('td', { class: 'mono' }, b.host),
           h('td', null, b.port), h('td', null, b.rack || '–'), h('td', null, b.node_id === o.controller ? 'controller' : '')))))));
       const links = slot('ov-links');
-      links.replaceChildren(h('p', { class: 'muted' },
+      fill(links, h('p', { class: 'muted' },
         o.connect_url ? ['Kafka Connect: ', h('span', { class: 'mono' }, o.connect_url), '. '] : 'No Kafka Connect URL configured. ',
         o.sizes_error ? 'Sizes are unknown: the cluster did not answer DescribeLogDirs (' + o.sizes_error + ').' : ''));
     });
@@ -299,7 +305,7 @@
       const rows = last.topics.filter(t => t.name.includes(topicFilter));
       const table = slot('topics-table');
       table.className = 'panel';
-      table.replaceChildren(rows.length === 0 ? h('div', { class: 'empty' }, last.topics.length ? 'No topic matches.' : 'No topics.') :
+      fill(table, rows.length === 0 ? h('div', { class: 'empty' }, last.topics.length ? 'No topic matches.' : 'No topics.') :
         h('table', { id: 'topics' },
           h('thead', null, h('tr', null, h('th', null, 'Topic'), h('th', { class: 'num' }, 'Partitions'), h('th', { class: 'num' }, 'Replicas'),
             h('th', { class: 'num' }, 'Records'), h('th', { class: 'num' }, 'Size'), h('th', { class: 'num' }, 'Records/s'))),
@@ -310,7 +316,7 @@
             h('td', { class: 'num records' }, num(t.records)), h('td', { class: 'num' }, bytes(t.size_bytes)),
             h('td', { class: 'num' }, rate(t.records_per_second)))))));
       const sz = slot('topics-note');
-      sz.replaceChildren(last.sizes_error ? h('p', { class: 'muted' }, 'Sizes unknown: ' + last.sizes_error) : '');
+      fill(sz, last.sizes_error ? h('p', { class: 'muted' }, 'Sizes unknown: ' + last.sizes_error) : '');
     };
     filter.addEventListener('input', () => { topicFilter = filter.value; render(); });
     internal.addEventListener('change', () => { showInternal = internal.checked; route(); });
@@ -332,7 +338,7 @@
       if (my !== gen) return;
       clearError();
       const parts = slot('topic-partitions');
-      parts.replaceChildren(h('div', { class: 'cards' },
+      fill(parts, h('div', { class: 'cards' },
         h('div', { class: 'card' }, h('div', { class: 'label' }, 'Partitions'), h('div', { class: 'value' }, num(t.partitions))),
         h('div', { class: 'card' }, h('div', { class: 'label' }, 'Records'), h('div', { class: 'value' }, num(t.records))),
         h('div', { class: 'card', title: t.sizes_error || '' }, h('div', { class: 'label' }, 'Size'), h('div', { class: 'value' }, bytes(t.size_bytes))),
@@ -348,7 +354,7 @@
       const s = tp.topics[0];
       drawThroughput('topic-chart', 'Throughput, records/s', [{ name: name, color: COLORS[0], points: s ? s.points : [] }], samplingText(tp));
       const cfg = slot('topic-configs');
-      cfg.replaceChildren(h('h2', null, 'Settings that are not the default'), h('div', { class: 'panel' },
+      fill(cfg, h('h2', null, 'Settings that are not the default'), h('div', { class: 'panel' },
         t.configs_error ? h('div', { class: 'muted' }, 'Settings unknown: ' + t.configs_error) :
           t.configs.length === 0 ? h('div', { class: 'empty' }, 'All settings are the cluster defaults.') :
             h('dl', { class: 'kv' }, t.configs.map(c => [h('dt', null, c.name), h('dd', { title: c.source }, c.sensitive ? '(sensitive)' : c.value)]))));
@@ -383,15 +389,15 @@
     const load = async (q) => {
       const my = gen;
       read.disabled = true;
-      out.replaceChildren(h('div', { class: 'empty' }, 'Reading…'));
+      fill(out, h('div', { class: 'empty' }, 'Reading…'));
       try {
         const ans = await api('topics/' + enc(topic) + '/records?' + q);
         if (my !== gen) return;
         nextOffset = ans.next_offset;
         next.disabled = !(ans.next_offset < ans.log_end_offset);
-        out.replaceChildren(recordsTable(ans));
+        fill(out, recordsTable(ans));
       } catch (e) {
-        if (my === gen) out.replaceChildren(errorBox(e.message));
+        if (my === gen) fill(out, errorBox(e.message));
       } finally {
         read.disabled = false;
       }
@@ -402,7 +408,7 @@
       if (from.value === 'offset') q += '&offset=' + enc(offset.value);
       if (from.value === 'timestamp') {
         const ms = new Date(ts.value).getTime();
-        if (isNaN(ms)) { out.replaceChildren(errorBox('Pick a time to read from.')); return; }
+        if (isNaN(ms)) { fill(out, errorBox('Pick a time to read from.')); return; }
         q += '&timestamp=' + ms;
       }
       load(q);
@@ -453,7 +459,7 @@
       clearError();
       const panel = slot('groups-table');
       panel.className = 'panel';
-      panel.replaceChildren(ans.groups.length === 0 ? h('div', { class: 'empty' }, 'No consumer groups.') :
+      fill(panel, ans.groups.length === 0 ? h('div', { class: 'empty' }, 'No consumer groups.') :
         h('table', { id: 'groups' },
           h('thead', null, h('tr', null, h('th', null, 'Group'), h('th', null, 'State'), h('th', null, 'Type'),
             h('th', { class: 'num' }, 'Members'), h('th', null, 'Topics'), h('th', { class: 'num' }, 'Total lag'))),
@@ -472,7 +478,7 @@
       if (my !== gen) return;
       clearError();
       const body = slot('group-body');
-      body.replaceChildren(
+      fill(body,
         h('div', { class: 'cards' },
           h('div', { class: 'card' }, h('div', { class: 'label' }, 'State'), h('div', { class: 'value' }, badge(g.state))),
           h('div', { class: 'card' }, h('div', { class: 'label' }, 'Members'), h('div', { class: 'value' }, num(g.members))),
@@ -507,9 +513,9 @@
       btn.disabled = true;
       try {
         await post('connectors/' + enc(name) + '/' + action);
-        status.replaceChildren(note(action + ' of ' + name + ' accepted; its state follows below.'));
+        fill(status, note(action + ' of ' + name + ' accepted; its state follows below.'));
       } catch (e) {
-        status.replaceChildren(errorBox(action + ' ' + name + ': ' + e.message));
+        fill(status, errorBox(action + ' ' + name + ': ' + e.message));
       }
       // Connect changes states asynchronously: look again soon.
       for (const d of [0, 300, 1000, 2500]) setTimeout(refresh, d);
@@ -520,11 +526,11 @@
       clearError();
       const panel = slot('connectors-table');
       if (!ans.configured) {
-        panel.replaceChildren(note('No Kafka Connect REST URL configured: start the console with --connect http://HOST:8083 to see and manage connectors.'));
+        fill(panel, note('No Kafka Connect REST URL configured: start the console with --connect http://HOST:8083 to see and manage connectors.'));
         return;
       }
       panel.className = 'panel';
-      panel.replaceChildren(h('p', { class: 'muted', style: 'margin-top:0' }, 'Kafka Connect at ', h('span', { class: 'mono' }, ans.url)),
+      fill(panel, h('p', { class: 'muted', style: 'margin-top:0' }, 'Kafka Connect at ', h('span', { class: 'mono' }, ans.url)),
         ans.connectors.length === 0 ? h('div', { class: 'empty' }, 'No connectors.') :
           h('table', { id: 'connectors' },
             h('thead', null, h('tr', null, h('th', null, 'Connector'), h('th', null, 'Type'), h('th', null, 'Class'), h('th', null, 'Topics'),
@@ -555,11 +561,11 @@
       clearError();
       const body = slot('streams-body');
       if (ans.apps.length === 0) {
-        body.replaceChildren(note('No streams apps registered (nothing in the topic ' + ans.topic + (ans.topic_exists ? '' : ', which does not exist yet') +
+        fill(body, note('No streams apps registered (nothing in the topic ' + ans.topic + (ans.topic_exists ? '' : ', which does not exist yet') +
           '). Eddy streams apps register themselves there when they start.'));
         return;
       }
-      body.replaceChildren(...ans.apps.map(app => h('div', { class: 'panel app', 'data-app': app.application_id },
+      fill(body, ...ans.apps.map(app => h('div', { class: 'panel app', 'data-app': app.application_id },
         h('h2', { style: 'margin-top:0' }, app.application_id),
         h('p', { class: 'muted' }, 'Instances: ' + num(app.instances) + ' · registered ' + time(app.updated_ms) + ' · consumer group ',
           app.group_state ? [h('a', { href: '#/groups/' + enc(app.application_id) }, app.application_id), ' ', badge(app.group_state),
