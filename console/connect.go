@@ -32,7 +32,7 @@ type connectorInfo struct {
 	WorkerID string         `json:"worker_id"`
 	Trace    string         `json:"trace,omitempty"`
 	Tasks    []connectState `json:"tasks"`
-	Topics   string         `json:"topics,omitempty"` // topic or topics from the config
+	Topics   string         `json:"topics,omitempty"` // from the config: topics, topic, kafka.topic or topics.regex
 }
 
 // connectorsAnswer is GET api/connectors.
@@ -130,8 +130,10 @@ func (c *Console) connectors(ctx context.Context, r *http.Request) (any, error) 
 		if ci.Type == "" {
 			ci.Type = e.Info.Type
 		}
-		if ci.Topics == "" {
-			ci.Topics = e.Info.Config["topic"]
+		for _, k := range []string{"topic", "kafka.topic", "topics.regex"} { // sources' and sinks' usual names
+			if ci.Topics == "" {
+				ci.Topics = e.Info.Config[k]
+			}
 		}
 		if ci.Tasks == nil {
 			ci.Tasks = []connectState{}

@@ -138,7 +138,7 @@ func startConnect(t testing.TB, addr, name string) (*connectors.Worker, string) 
 	t.Cleanup(func() { srv.Close(); w.Close() })
 	cfg := map[string]string{
 		"name": name, "connector.class": "DatagenSource", "quickstart": "pageviews",
-		"topic": name + "-views", "records.per.second": "20", "tasks.max": "1",
+		"kafka.topic": name + "-views", "records.per.second": "20", "tasks.max": "1",
 	}
 	if _, _, err := w.CreateConnector(name, cfg, false); err != nil {
 		t.Fatal(err)
