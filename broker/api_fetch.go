@@ -342,8 +342,8 @@ func trimSlice(s storage.Slice, end int64) (storage.Slice, error) {
 			s.Release()
 			return storage.Slice{}, err
 		}
-		if int64(binary.BigEndian.Uint64(hdr[:])) >= end {
-			s.Size = pos - s.Pos
+		if base := int64(binary.BigEndian.Uint64(hdr[:])); base >= end {
+			s.Size, s.Next = pos-s.Pos, base
 			break
 		}
 		pos += 12 + int64(int32(binary.BigEndian.Uint32(hdr[8:])))

@@ -153,6 +153,9 @@ func TestMetricsMoveWithProduceFetchAndCommit(t *testing.T) {
 	if v := mustMetric(t, fams, metricFetchedBytes, "topic=metered"); v != 0 {
 		t.Errorf("%s = %v before any fetch", metricFetchedBytes, v)
 	}
+	if v := mustMetric(t, fams, metricFetchedRecords, "topic=metered"); v != 0 {
+		t.Errorf("%s = %v before any fetch", metricFetchedRecords, v)
+	}
 
 	// Consume everything in a group and commit.
 	gcl := newKgoClient(t, b.Addr(), kgo.ConsumerGroup("meter-group"), kgo.ConsumeTopics("metered"),
@@ -170,6 +173,9 @@ func TestMetricsMoveWithProduceFetchAndCommit(t *testing.T) {
 	fams = scrape(t, url)
 	if v := mustMetric(t, fams, metricFetchedBytes, "topic=metered"); v < inBytes {
 		t.Errorf("%s = %v, want at least the %v bytes produced", metricFetchedBytes, v, inBytes)
+	}
+	if v := mustMetric(t, fams, metricFetchedRecords, "topic=metered"); v != n {
+		t.Errorf("%s = %v, want the %d records consumed", metricFetchedRecords, v, n)
 	}
 	if v := mustMetric(t, fams, metricGroupCommitted, "group=meter-group", "topic=metered", "partition=0"); v != n {
 		t.Errorf("%s = %v, want %d", metricGroupCommitted, v, n)

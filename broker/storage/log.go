@@ -390,6 +390,11 @@ type Slice struct {
 	File *os.File
 	Pos  int64
 	Size int64
+	// Next is the offset after the slice's last batch: where the next read
+	// continues. Next minus the fetch offset counts the offsets a fetch
+	// delivers, which are its records but for offsets compaction removed and
+	// transaction markers.
+	Next int64
 
 	ref *sliceRef
 }
@@ -443,13 +448,13 @@ func (l *Log) Read(offset int64, maxBytes int) (Slice, error) {
 	i := sort.Search(len(l.segments), func(i int) bool { return l.segments[i].base > offset }) - 1
 	for {
 		seg := l.segments[i]
-		limit := seg.size
+		limit, segEnd := seg.size, seg.end
 		index := seg.index
 		lastSeg := i == len(l.segments)-1
 		seg.acquire()
 		l.mu.RUnlock()
 
-		pos, err := l.readRange(seg, index, limit, offset, maxBytes)
+		pos, next, err := l.readRange(seg, index, limit, segEnd, offset, maxBytes)
 		if err == errPastSegment && !lastSeg {
 			// A compacted segment ends before the next one begins, and offset lies in the gap:
 			// the answer is the next segment's first batch. Find that segment again, as the
@@ -475,15 +480,16 @@ func (l *Log) Read(offset int64, maxBytes int) (Slice, error) {
 			seg.release()
 			return Slice{}, err
 		}
-		return Slice{File: seg.f, Pos: pos[0], Size: pos[1] - pos[0], ref: &sliceRef{seg: seg}}, nil
+		return Slice{File: seg.f, Pos: pos[0], Size: pos[1] - pos[0], Next: next, ref: &sliceRef{seg: seg}}, nil
 	}
 }
 
 // errPastSegment tells Read that every batch of a segment lies below the wanted offset.
 var errPastSegment = errors.New("storage: offset past the segment's last batch")
 
-// readRange finds [from, to) in seg for Read. limit is the committed size seen under mu.
-func (l *Log) readRange(seg *segment, index []indexEntry, limit, offset int64, maxBytes int) ([2]int64, error) {
+// readRange finds [from, to) in seg for Read, and the offset after its last batch. limit and
+// segEnd are the committed size and end offset seen under mu.
+func (l *Log) readRange(seg *segment, index []indexEntry, limit, segEnd, offset int64, maxBytes int) ([2]int64, int64, error) {
 	r := newHeaderReader(seg.f, limit)
 	defer r.close()
 
@@ -492,11 +498,11 @@ func (l *Log) readRange(seg *segment, index []indexEntry, limit, offset int64, m
 	var h batchHead
 	for {
 		if pos >= limit {
-			return [2]int64{}, errPastSegment
+			return [2]int64{}, 0, errPastSegment
 		}
 		var err error
 		if h, err = r.at(pos); err != nil {
-			return [2]int64{}, fmt.Errorf("read offset %d in %s: %w", offset, seg.logPath, err)
+			return [2]int64{}, 0, fmt.Errorf("read offset %d in %s: %w", offset, seg.logPath, err)
 		}
 		if h.last >= offset {
 			break
@@ -505,22 +511,30 @@ func (l *Log) readRange(seg *segment, index []indexEntry, limit, offset int64, m
 	}
 	from := pos
 	if int64(maxBytes) >= limit-from {
-		return [2]int64{from, limit}, nil
+		return [2]int64{from, limit}, segEnd, nil
 	}
 	budget := from + int64(max(maxBytes, 0)) // batches must end at or before this position
 	// Whole batches within the budget: jump to the last indexed batch start inside it, then walk.
-	to := max(from+h.size, lookupPos(index, from, budget))
+	to, next := from+h.size, h.last+1
+	if p := lookupPos(index, from, budget); p > to {
+		to = p
+	}
 	for to < limit {
 		h, err := r.at(to)
 		if err != nil {
-			return [2]int64{}, fmt.Errorf("read offset %d in %s: %w", offset, seg.logPath, err)
+			return [2]int64{}, 0, fmt.Errorf("read offset %d in %s: %w", offset, seg.logPath, err)
 		}
+		next = h.base // the batch at to starts right after the slice's last one
 		if to+h.size > budget {
 			break
 		}
 		to += h.size
+		next = h.last + 1
 	}
-	return [2]int64{from, to}, nil
+	if to >= limit {
+		next = segEnd
+	}
+	return [2]int64{from, to}, next, nil
 }
 
 // Sync fsyncs everything appended so far.
