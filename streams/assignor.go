@@ -11,7 +11,8 @@ import (
 // that the partitions of co-partitioned inputs (same sub-topology, same
 // partition number) go to one member, and it keeps tasks with the member
 // that has them open (members say which in their subscription's user data)
-// as long as that member does not get more than its share.
+// as long as that member does not get more than its share: every member
+// gets the number of tasks divided by the number of members, some one more.
 type assignor struct{ a *App }
 
 // BalanceStrategyName is the name of the streams apps' group protocol.
@@ -62,24 +63,43 @@ func planTasks(members map[string]sarama.ConsumerGroupMemberMetadata, tasks map[
 		}
 		return order[i].SubTopology < order[j].SubTopology
 	})
-	capacity := (len(order) + len(ids) - 1) / len(ids)
+	// Balanced within one task: every member gets base tasks, extra of
+	// them one more. Tasks stay with their previous owner up to base, then
+	// up to base+1 while extra allows; the rest go to the least loaded.
+	base, extra := len(order)/len(ids), len(order)%len(ids)
 	load := map[string]int{}
 	owner := map[TaskID]string{}
 	for _, t := range order {
-		if m, ok := prev[t]; ok && load[m] < capacity {
+		if m, ok := prev[t]; ok && load[m] < base {
 			owner[t] = m
 			load[m]++
+		}
+	}
+	for _, t := range order {
+		if _, done := owner[t]; done {
+			continue
+		}
+		if m, ok := prev[t]; ok && load[m] == base && extra > 0 {
+			owner[t] = m
+			load[m]++
+			extra--
 		}
 	}
 	for _, t := range order {
 		if _, ok := owner[t]; ok {
 			continue
 		}
-		best := ids[0]
-		for _, m := range ids[1:] {
-			if load[m] < load[best] {
+		best := ""
+		for _, m := range ids {
+			if load[m] > base || load[m] == base && extra == 0 {
+				continue
+			}
+			if best == "" || load[m] < load[best] {
 				best = m
 			}
+		}
+		if load[best] == base {
+			extra--
 		}
 		owner[t] = best
 		load[best]++
