@@ -58,6 +58,7 @@ type assignment struct {
 	Leader     string            `json:"leader"`
 	Tasks      map[string][]int  `json:"tasks"`  // connector → task ids to run here
 	Owners     map[string]string `json:"owners"` // connector → worker id running its Connector, for every connector
+	LeaderURL  string            `json:"leader_url,omitempty"`
 }
 
 func newDistributed(w *Worker) *distributed {
@@ -229,9 +230,21 @@ func (d *distributed) ConsumeClaim(sess sarama.ConsumerGroupSession, claim saram
 // Name is the strategy's protocol name in JoinGroup.
 func (d *distributed) Name() string { return "eddy-connect" }
 
-// SubscriptionUserData tells the leader this member's worker id.
+// SubscriptionUserData tells the leader this member's worker id and REST
+// URL.
 func (d *distributed) SubscriptionUserData([]string) ([]byte, error) {
-	return json.Marshal(map[string]string{"worker_id": d.w.cfg.WorkerID})
+	return json.Marshal(map[string]string{"worker_id": d.w.cfg.WorkerID, "url": d.w.cfg.RESTURL})
+}
+
+// leader returns the leader's REST URL ("" when unknown or when it has
+// none) and whether this worker is the leader.
+func (d *distributed) leader() (url string, self bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.mine.Leader == "" {
+		return "", false
+	}
+	return d.mine.LeaderURL, d.mine.Leader == d.w.cfg.WorkerID
 }
 
 // Plan runs on the leader: connectors and tasks round-robin over the
@@ -270,7 +283,7 @@ func (d *distributed) Plan(members map[string]sarama.ConsumerGroupMemberMetadata
 	plans := make(map[string]assignment, len(ms))
 	owners := map[string]string{}
 	for _, m := range ms {
-		plans[m.id] = assignment{Leader: w.cfg.WorkerID, Tasks: map[string][]int{}, Owners: owners}
+		plans[m.id] = assignment{Leader: w.cfg.WorkerID, LeaderURL: w.cfg.RESTURL, Tasks: map[string][]int{}, Owners: owners}
 	}
 	k := 0
 	for i, c := range conns {

@@ -1,13 +1,16 @@
 package connectors
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Handler returns the worker's REST API, Kafka Connect's paths and
@@ -42,24 +45,30 @@ import (
 //	GET    /metrics                              Prometheus metrics (an addition to Kafka Connect's API)
 //
 // Errors are {"error_code":N,"message":"..."} with N the HTTP status.
+//
+// In distributed mode, with WorkerConfig.RESTURL set on the workers, the
+// requests that change connectors (create, config, delete, stop, restarts,
+// offsets) are forwarded to the group's leader when they arrive elsewhere
+// (with ?forward=false, so they are not forwarded again), as in Kafka
+// Connect.
 func (w *Worker) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", w.getRoot)
 	mux.HandleFunc("GET /connectors", w.listConnectors)
-	mux.HandleFunc("POST /connectors", w.postConnector)
+	mux.HandleFunc("POST /connectors", w.forwarded(w.postConnector))
 	mux.HandleFunc("GET /connectors/{name}", w.withName(func(rw http.ResponseWriter, r *http.Request, name string) {
 		info, err := w.Connector(name)
 		reply(rw, http.StatusOK, info, err)
 	}))
-	mux.HandleFunc("DELETE /connectors/{name}", w.withName(func(rw http.ResponseWriter, r *http.Request, name string) {
+	mux.HandleFunc("DELETE /connectors/{name}", w.forwarded(w.withName(func(rw http.ResponseWriter, r *http.Request, name string) {
 		reply(rw, http.StatusNoContent, nil, w.DeleteConnector(name))
-	}))
+	})))
 	mux.HandleFunc("GET /connectors/{name}/config", w.withName(func(rw http.ResponseWriter, r *http.Request, name string) {
 		cfg, err := w.Config(name)
 		reply(rw, http.StatusOK, cfg, err)
 	}))
-	mux.HandleFunc("PUT /connectors/{name}/config", w.putConfig)
-	mux.HandleFunc("PATCH /connectors/{name}/config", w.patchConfig)
+	mux.HandleFunc("PUT /connectors/{name}/config", w.forwarded(w.putConfig))
+	mux.HandleFunc("PATCH /connectors/{name}/config", w.forwarded(w.patchConfig))
 	mux.HandleFunc("GET /connectors/{name}/status", w.withName(func(rw http.ResponseWriter, r *http.Request, name string) {
 		st, err := w.Status(name)
 		reply(rw, http.StatusOK, st, err)
@@ -72,24 +81,30 @@ func (w *Worker) Handler() http.Handler {
 		st, err := w.TaskStatus(name, id)
 		reply(rw, http.StatusOK, st, err)
 	}))
-	mux.HandleFunc("POST /connectors/{name}/tasks/{id}/restart", w.withTask(func(rw http.ResponseWriter, name string, id int) {
+	mux.HandleFunc("POST /connectors/{name}/tasks/{id}/restart", w.forwarded(w.withTask(func(rw http.ResponseWriter, name string, id int) {
 		reply(rw, http.StatusNoContent, nil, w.RestartTask(name, id))
-	}))
+	})))
 	mux.HandleFunc("GET /connectors/{name}/topics", w.withName(func(rw http.ResponseWriter, r *http.Request, name string) {
 		ts, err := w.ConnectorTopics(name)
 		reply(rw, http.StatusOK, map[string]any{name: map[string]any{"topics": ts}}, err)
 	}))
+	// Pause and resume write the target state from any worker, as in
+	// Kafka Connect; the other changes go through the leader.
 	for path, op := range map[string]func(string) error{"pause": w.Pause, "resume": w.Resume, "stop": w.Stop} {
-		mux.HandleFunc("PUT /connectors/{name}/"+path, w.withName(func(rw http.ResponseWriter, r *http.Request, name string) {
+		h := w.withName(func(rw http.ResponseWriter, r *http.Request, name string) {
 			reply(rw, http.StatusAccepted, nil, op(name))
-		}))
+		})
+		if path == "stop" {
+			h = w.forwarded(h)
+		}
+		mux.HandleFunc("PUT /connectors/{name}/"+path, h)
 	}
-	mux.HandleFunc("POST /connectors/{name}/restart", w.withName(w.postRestart))
+	mux.HandleFunc("POST /connectors/{name}/restart", w.forwarded(w.withName(w.postRestart)))
 	mux.HandleFunc("GET /connectors/{name}/offsets", w.withName(func(rw http.ResponseWriter, r *http.Request, name string) {
 		offs, err := w.Offsets(name)
 		reply(rw, http.StatusOK, map[string]any{"offsets": offs}, err)
 	}))
-	mux.HandleFunc("PATCH /connectors/{name}/offsets", w.withName(func(rw http.ResponseWriter, r *http.Request, name string) {
+	mux.HandleFunc("PATCH /connectors/{name}/offsets", w.forwarded(w.withName(func(rw http.ResponseWriter, r *http.Request, name string) {
 		var body struct {
 			Offsets []struct {
 				Partition map[string]any `json:"partition"`
@@ -105,11 +120,11 @@ func (w *Worker) Handler() http.Handler {
 		}
 		reply(rw, http.StatusOK, map[string]string{"message": "The offsets for this connector have been altered successfully"},
 			w.AlterOffsets(name, offs))
-	}))
-	mux.HandleFunc("DELETE /connectors/{name}/offsets", w.withName(func(rw http.ResponseWriter, r *http.Request, name string) {
+	})))
+	mux.HandleFunc("DELETE /connectors/{name}/offsets", w.forwarded(w.withName(func(rw http.ResponseWriter, r *http.Request, name string) {
 		reply(rw, http.StatusOK, map[string]string{"message": "The offsets for this connector have been reset successfully"},
 			w.ResetOffsets(name))
-	}))
+	})))
 	mux.HandleFunc("GET /connector-plugins", w.listPlugins)
 	mux.HandleFunc("GET /connector-plugins/{class}/config", w.pluginConfig)
 	mux.HandleFunc("PUT /connector-plugins/{class}/config/validate", w.validate)
@@ -568,4 +583,64 @@ func (w *Worker) validate(rw http.ResponseWriter, r *http.Request) {
 	}
 	infos, err := w.ValidateConfig(class, props)
 	reply(rw, http.StatusOK, infos, err)
+}
+
+// forwardClient sends forwarded requests; the leader answers within its own
+// 30s wait for the configs topic.
+var forwardClient = &http.Client{Timeout: 45 * time.Second}
+
+// forwarded wraps a handler of a request that changes connectors: in
+// distributed mode, on a worker that is not the leader, the request goes
+// to the leader's REST URL and its answer comes back as it is.
+func (w *Worker) forwarded(h http.HandlerFunc) http.HandlerFunc {
+	return func(rw http.ResponseWriter, r *http.Request) {
+		if w.dist == nil || r.URL.Query().Get("forward") == "false" {
+			h(rw, r)
+			return
+		}
+		leader, self := w.dist.leader()
+		if self || leader == "" || w.cfg.RESTURL == "" {
+			h(rw, r)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, 1<<20))
+		if err != nil {
+			reply(rw, 0, nil, badRequest("Request body: %v", err))
+			return
+		}
+		q := r.URL.Query()
+		q.Set("forward", "false")
+		target := strings.TrimSuffix(leader, "/") + r.URL.EscapedPath() + "?" + q.Encode()
+		req, err := http.NewRequestWithContext(r.Context(), r.Method, target, bytes.NewReader(body))
+		if err != nil {
+			reply(rw, 0, nil, fmt.Errorf("forwarding to the leader %s: %w", leader, err))
+			return
+		}
+		for _, k := range []string{"Content-Type", "Accept"} {
+			if v := r.Header.Get(k); v != "" {
+				req.Header.Set(k, v)
+			}
+		}
+		resp, err := forwardClient.Do(req)
+		if err != nil {
+			if r.Context().Err() != nil {
+				return
+			}
+			// The leader may just have gone (a rebalance will follow): every
+			// worker can write the configs topic, so handle it here.
+			w.logger.Warn("could not forward a REST request to the leader; handling it here",
+				"leader", leader, "path", r.URL.Path, "err", err)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			h(rw, r)
+			return
+		}
+		defer resp.Body.Close()
+		for _, k := range []string{"Content-Type", "Location"} {
+			if v := resp.Header.Get(k); v != "" {
+				rw.Header().Set(k, v)
+			}
+		}
+		rw.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(rw, resp.Body)
+	}
 }

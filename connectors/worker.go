@@ -49,6 +49,16 @@ type WorkerConfig struct {
 	// when a worker joins or leaves. Empty means standalone: this worker
 	// runs every task itself.
 	GroupID string
+	// RESTURL is where the other workers of the group reach this worker's
+	// REST API, as http://host:port (Kafka: rest.advertised.host.name,
+	// rest.advertised.port, rest.advertised.listener). In distributed mode
+	// a request that changes connectors, arriving at a worker that is not
+	// the group's leader, is forwarded to the leader's URL, as Kafka
+	// Connect does; the leader then orders concurrent changes (two
+	// creations of one name: one 201, one 409). Empty: this worker's
+	// requests are not forwarded to, and it handles what it receives
+	// itself.
+	RESTURL string
 	// Plugins to offer; DefaultPlugins() when nil.
 	Plugins *Plugins
 	// Security are the worker's TLS and SASL settings towards the brokers
@@ -167,6 +177,7 @@ type Worker struct {
 	// mu guards the following.
 	mu         sync.Mutex
 	connectors map[string]*connectorRun
+	creating   map[string]bool // distributed: names being created here, not yet applied
 	closed     bool
 
 	// offMu guards offsets: connector → JSON key of the source partition.
@@ -259,6 +270,7 @@ func NewWorker(ctx context.Context, cfg WorkerConfig) (*Worker, error) {
 		logger: slog.New(logs.handler(LoggerRuntime)),
 		ctx:    wctx, cancel: cancel,
 		connectors: map[string]*connectorRun{},
+		creating:   map[string]bool{},
 		offsets:    map[string]map[string]sourceOffset{},
 	}
 	if w.metrics, err = newWorkerMetrics(w, cfg.Registerer); err != nil {
@@ -729,20 +741,25 @@ func (w *Worker) CreateConnector(name string, config map[string]string, replace 
 		return ConnectorInfo{}, false, ErrClosed
 	}
 	old, exists := w.connectors[name]
-	if exists && !replace {
+	if (exists || w.creating[name]) && !replace {
 		return ConnectorInfo{}, false, newAPIError(ErrAlreadyExists, "Connector %s already exists", name)
 	}
 	if err := write(w.producer, w.cfg.ConfigTopic, "connector-"+name, mustJSON(map[string]any{"properties": props})); err != nil {
 		return ConnectorInfo{}, false, fmt.Errorf("storing config of %s: %w", name, err)
 	}
 	if w.dist != nil {
-		// Every worker, this one included, applies it from the configs topic.
+		// Every worker, this one included, applies it from the configs
+		// topic; until then a second creation of the name here is refused.
+		if !exists {
+			w.creating[name] = true
+		}
 		w.mu.Unlock()
 		err := w.dist.awaitApplied(func() bool {
 			cr, ok := w.connectors[name]
 			return ok && equalProps(cr.config, props)
 		})
 		w.mu.Lock()
+		delete(w.creating, name)
 		if err != nil {
 			return ConnectorInfo{}, false, err
 		}

@@ -48,7 +48,7 @@ var WorkerProperties = map[string]string{
 func WorkerConfigFromProperties(cfg WorkerConfig, props map[string]string) (WorkerConfig, string, []string, error) {
 	var rest string
 	var ignored []string
-	advHost, advPort := "", ""
+	advHost, advPort, advScheme := "", "", "http"
 	sec, used, err := kafkasec.FromProperties(props)
 	if err != nil {
 		return cfg, "", nil, err
@@ -108,6 +108,8 @@ func WorkerConfigFromProperties(cfg WorkerConfig, props map[string]string) (Work
 			advHost = v
 		case k == "rest.advertised.port":
 			advPort = v
+		case k == "rest.advertised.listener":
+			advScheme = strings.ToLower(v)
 		case k == "listeners":
 			first := splitList(v)
 			if len(first) > 0 {
@@ -123,6 +125,7 @@ func WorkerConfigFromProperties(cfg WorkerConfig, props map[string]string) (Work
 	}
 	if advHost != "" && advPort != "" {
 		cfg.WorkerID = advHost + ":" + advPort
+		cfg.RESTURL = advScheme + "://" + advHost + ":" + advPort
 	}
 	sort.Strings(ignored)
 	return cfg, rest, ignored, nil

@@ -51,7 +51,9 @@ broker or any other); without it, it starts an embedded broker with its data
 in --data-dir and prints its address.
 
 With --group-id the worker runs in distributed mode: the workers of a group
-share the connectors' tasks and take over those of a worker that stops.
+share the connectors' tasks and take over those of a worker that stops, and
+requests that change connectors are forwarded to the group's leader (at the
+--rest address it advertises, or rest.advertised.host.name/port).
 Without it the worker runs every connector itself (standalone).
 
 Connector configs, target states, statuses and source offsets live in the
@@ -150,6 +152,17 @@ HttpSink and PostgresSink.`,
 			wcfg.Brokers = strings.Split(brokers, ",")
 			if workerID != "" || wcfg.WorkerID == "" {
 				wcfg.WorkerID = cmp.Or(workerID, ln.Addr().String())
+			}
+			if wcfg.RESTURL == "" {
+				// Where the other workers forward requests for the leader;
+				// a wildcard listener is advertised under the host name.
+				host, port, _ := net.SplitHostPort(ln.Addr().String())
+				if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+					if h, err := os.Hostname(); err == nil {
+						host = h
+					}
+				}
+				wcfg.RESTURL = "http://" + net.JoinHostPort(host, port)
 			}
 			if set("group-id") || wcfg.GroupID == "" {
 				wcfg.GroupID = groupID
