@@ -31,6 +31,7 @@ package console
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -41,6 +42,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -203,6 +205,14 @@ func (c *Console) Ping(ctx context.Context) error {
 // reachErr says which cluster did not answer and what to check.
 func (c *Console) reachErr(ctx context.Context, err error) error {
 	brokers := strings.Join(c.cfg.Brokers, ",")
+	var ke *kerr.Error
+	var cv *tls.CertificateVerificationError
+	switch {
+	case errors.As(err, &ke):
+		return fmt.Errorf("the Kafka cluster at %s refused the console (check its credentials and permissions): %w", brokers, err)
+	case errors.As(err, &cv):
+		return fmt.Errorf("the Kafka cluster at %s has a certificate the console does not trust (check the CA): %w", brokers, err)
+	}
 	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("no answer from the Kafka cluster at %s within %s (is a broker running there? check the broker addresses): %w",
 			brokers, c.cfg.RequestTimeout, err)

@@ -65,12 +65,9 @@ const maxAppsRecords = 10000
 
 func (c *Console) streamsApps(ctx context.Context, r *http.Request) (any, error) {
 	ans := streamsAnswer{Topic: StreamsAppsTopic, Apps: []streamsAppView{}}
-	tds, err := c.adm.ListTopicsWithInternal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if _, ok := tds[StreamsAppsTopic]; !ok {
-		return ans, nil
+	exists, err := c.topicExists(ctx, StreamsAppsTopic)
+	if err != nil || !exists {
+		return ans, err
 	}
 	ans.TopicExists = true
 	starts, err := c.adm.ListStartOffsets(ctx, StreamsAppsTopic)

@@ -90,7 +90,9 @@ func (t *throughput) snapshot() ([]ratePoint, string) {
 func (c *Console) sample(ctx context.Context) {
 	tick := time.NewTicker(c.cfg.SampleInterval)
 	defer tick.Stop()
-	failing := false
+	// Failures are logged once they last three samples: a blip, or a
+	// cluster that a program checks with Ping right after New, is no news.
+	failures := 0
 	for {
 		err := c.sampleOnce(ctx)
 		switch {
@@ -98,13 +100,14 @@ func (c *Console) sample(ctx context.Context) {
 			return
 		case err != nil:
 			c.tp.failed(c.reachErr(ctx, err))
-			if !failing {
+			if failures++; failures == 3 {
 				c.log.Warn("cannot sample topic offsets; throughput unknown until the cluster answers", "err", err)
 			}
-			failing = true
-		case failing:
-			c.log.Info("sampling topic offsets again")
-			failing = false
+		case failures > 0:
+			if failures >= 3 {
+				c.log.Info("sampling topic offsets again")
+			}
+			failures = 0
 		}
 		select {
 		case <-ctx.Done():

@@ -2,6 +2,8 @@ package console
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -298,23 +300,42 @@ func (c *Console) topic(ctx context.Context, r *http.Request) (any, error) {
 	return ans, nil
 }
 
-// mustExist answers 404 for a topic the cluster does not have. It lists all
-// topics rather than asking for the one, so that a cluster with automatic
-// topic creation does not create it.
+// mustExist answers 404 for a topic the cluster does not have.
 func (c *Console) mustExist(ctx context.Context, topic string) error {
 	if topic == "" {
 		return badRequest("no topic given")
 	}
-	tds, err := c.adm.ListTopicsWithInternal(ctx)
+	exists, err := c.topicExists(ctx, topic)
 	if err != nil {
 		return err
 	}
-	td, ok := tds[topic]
-	if !ok || td.Err == kerr.UnknownTopicOrPartition {
+	if !exists {
 		return notFound("topic %q does not exist", topic)
 	}
-	if td.Err != nil {
-		return td.Err
-	}
 	return nil
+}
+
+// topicExists asks the cluster, not the client's metadata cache, whether
+// it has topic. It lists all topics rather than asking for the one, so
+// that a cluster with automatic topic creation does not create it.
+func (c *Console) topicExists(ctx context.Context, topic string) (bool, error) {
+	req := kmsg.NewPtrMetadataRequest() // no topics: all of them
+	resp, err := req.RequestWith(ctx, c.cl)
+	if err != nil {
+		return false, err
+	}
+	for _, t := range resp.Topics {
+		if t.Topic == nil || *t.Topic != topic {
+			continue
+		}
+		switch err := kerr.ErrorForCode(t.ErrorCode); {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, kerr.UnknownTopicOrPartition):
+			return false, nil
+		default:
+			return false, fmt.Errorf("topic %q: %w", topic, err)
+		}
+	}
+	return false, nil
 }

@@ -24,6 +24,7 @@ func newConsoleCommand() *cobra.Command {
 		listen     string
 		timeout    time.Duration
 		interval   time.Duration
+		sf         securityFlags
 	)
 	def := os.Getenv(brokersEnv)
 	if def == "" {
@@ -48,12 +49,17 @@ the topic __eddy_streams_apps).
 Everything is embedded in the binary and works with no internet. The pages
 read a JSON API under /api/ that scripts can use too.
 
+A secured cluster is reached with the --tls* and --sasl-* flags (the
+password from EDDY_SASL_PASSWORD), as with the other client commands; the
+console then sees what that user may see.
+
 The console has no login: anyone who can reach --listen can read every
 record and pause connectors. Keep it on a loopback or trusted address.
 
 "eddy broker --http ADDR" serves the same console beside /metrics.`,
 		Example: `  eddy console --brokers 127.0.0.1:9092
-  eddy console --brokers kafka-1:9092,kafka-2:9092 --connect http://127.0.0.1:8083 --listen 127.0.0.1:8080`,
+  eddy console --brokers kafka-1:9092,kafka-2:9092 --connect http://127.0.0.1:8083 --listen 127.0.0.1:8080
+  EDDY_SASL_PASSWORD=... eddy console --brokers kafka:9093 --tls-ca ca.pem --sasl-mechanism SCRAM-SHA-512 --sasl-user ops`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if strings.TrimSpace(brokers) == "" {
@@ -62,9 +68,14 @@ record and pause connectors. Keep it on a loopback or trusted address.
 			if timeout <= 0 || interval <= 0 {
 				return usagef("--timeout and --sample-interval must be positive")
 			}
+			secOpts, err := sf.opts()
+			if err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			c, err := console.New(console.Config{
 				Brokers:        strings.Split(brokers, ","),
+				ClientOpts:     secOpts,
 				ConnectURL:     connectURL,
 				Logger:         slog.Default(),
 				RequestTimeout: timeout,
@@ -114,6 +125,7 @@ record and pause connectors. Keep it on a loopback or trusted address.
 	f.StringVar(&listen, "listen", "127.0.0.1:8080", "host:port to serve the console on; port 0 picks a free one")
 	f.DurationVar(&timeout, "timeout", 10*time.Second, "how long to wait for the cluster or Connect on each call")
 	f.DurationVar(&interval, "sample-interval", 5*time.Second, "how often end offsets are sampled for the throughput charts")
+	sf.register(f)
 	return cmd
 }
 

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/eddy-streams/eddy/broker"
 )
 
 func TestConsoleHelpAndErrors(t *testing.T) {
@@ -114,5 +116,28 @@ func TestBrokerCommandServesConsole(t *testing.T) {
 	}
 	if code, body := consoleGet(t, url+"metrics"); code != 200 || !strings.Contains(body, "# TYPE") {
 		t.Fatalf("GET %smetrics: %d", url, code)
+	}
+}
+
+// eddy console reaches a SASL_SSL cluster with the client commands'
+// security flags; a wrong password is an error that says so.
+func TestConsoleOverSASLSSL(t *testing.T) {
+	b, caFile := startSecuredBroker(t, broker.SASLSSL)
+	t.Setenv(saslPasswordEnv, "admin-secret")
+	sec := []string{"--tls-ca", caFile, "--sasl-mechanism", "SCRAM-SHA-512", "--sasl-user", "admin", "--timeout", "5s"}
+	eddy(t, b, "", append([]string{"topic", "create", "secured"}, sec...)...).ok(t)
+	url := serveProcess(t, regexp.MustCompile(`eddy console on (\S+) `),
+		append([]string{"console", "--brokers", b.Addr(), "--listen", "127.0.0.1:0"}, sec...)...)
+	if code, body := consoleGet(t, url+"/api/topics"); code != 200 || !strings.Contains(body, `"name":"secured"`) {
+		t.Fatalf("GET /api/topics over SASL_SSL: %d\n%s", code, body)
+	}
+	r := eddy(t, b, "", "console", "--listen", "127.0.0.1:0", "--tls-ca", caFile, "--sasl-mechanism", "SCRAM-SHA-512",
+		"--sasl-user", "admin", "--sasl-password", "wrong", "--timeout", "5s")
+	if r.code() != exitError || !strings.Contains(r.err.Error(), "refused the console") {
+		t.Fatalf("console with a wrong password: code %d, err %v", r.code(), r.err)
+	}
+	r = eddy(t, b, "", "console", "--sasl-mechanism", "GSSAPI", "--sasl-user", "admin")
+	if r.code() != exitUsage {
+		t.Fatalf("console with an unknown mechanism: code %d, err %v", r.code(), r.err)
 	}
 }
