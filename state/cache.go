@@ -2,9 +2,12 @@ package state
 
 import (
 	"bytes"
-	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/syndtr/goleveldb/leveldb/comparer"
+	"github.com/syndtr/goleveldb/leveldb/memdb"
+	"github.com/syndtr/goleveldb/leveldb/util"
 )
 
 // CacheOptions configures a Cache.
@@ -29,6 +32,9 @@ type Cache struct {
 
 	mu    sync.Mutex // guards the following
 	dirty map[string]cacheEntry
+	// keys holds the keys of dirty in order (a skip list, values unused),
+	// so that a range scan visits only the cached keys in its range.
+	keys  *memdb.DB
 	bytes int
 
 	saved   atomic.Int64
@@ -45,7 +51,7 @@ func NewCache(inner Backend, opts CacheOptions) *Cache {
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = 10 << 20
 	}
-	return &Cache{inner: inner, maxBytes: opts.MaxBytes, dirty: make(map[string]cacheEntry)}
+	return &Cache{inner: inner, maxBytes: opts.MaxBytes, dirty: make(map[string]cacheEntry), keys: memdb.New(comparer.DefaultComparer, 0)}
 }
 
 // Inner is the backend behind the cache.
@@ -65,6 +71,8 @@ func (c *Cache) setLocked(key []byte, e cacheEntry) bool {
 	if old, ok := c.dirty[string(key)]; ok {
 		c.saved.Add(1)
 		c.bytes -= len(key) + len(old.value)
+	} else {
+		c.keys.Put(key, nil)
 	}
 	if !e.deleted {
 		e.value = bytes.Clone(e.value)
@@ -163,24 +171,23 @@ func (c *Cache) Flush() error {
 	if len(c.dirty) == 0 {
 		return nil
 	}
-	keys := make([]string, 0, len(c.dirty))
-	for k := range c.dirty {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
 	b := c.inner.NewBatch()
-	for _, k := range keys {
-		if e := c.dirty[k]; e.deleted {
-			b.Delete([]byte(k))
+	it := c.keys.NewIterator(nil)
+	for it.Next() {
+		k := it.Key()
+		if e := c.dirty[string(k)]; e.deleted {
+			b.Delete(k)
 		} else {
-			b.Put([]byte(k), e.value)
+			b.Put(k, e.value)
 		}
 	}
+	it.Release()
 	if err := c.inner.Write(b); err != nil {
 		return err
 	}
-	c.flushed.Add(int64(len(keys)))
+	c.flushed.Add(int64(len(c.dirty)))
 	clear(c.dirty)
+	c.keys.Reset()
 	c.bytes = 0
 	return nil
 }
@@ -204,6 +211,7 @@ func (c *Cache) ApproximateCount() (int64, error) {
 func (c *Cache) Close() error {
 	c.mu.Lock()
 	clear(c.dirty)
+	c.keys.Reset()
 	c.bytes = 0
 	c.mu.Unlock()
 	return c.inner.Close()
@@ -212,14 +220,13 @@ func (c *Cache) Close() error {
 func (c *Cache) Range(from, to []byte) Iterator {
 	c.mu.Lock()
 	var snap []cacheKV
-	for k, e := range c.dirty {
-		kb := []byte(k)
-		if (from == nil || bytes.Compare(kb, from) >= 0) && (to == nil || bytes.Compare(kb, to) < 0) {
-			snap = append(snap, cacheKV{kb, e})
-		}
+	it := c.keys.NewIterator(&util.Range{Start: from, Limit: to})
+	for it.Next() {
+		k := it.Key()
+		snap = append(snap, cacheKV{bytes.Clone(k), c.dirty[string(k)]})
 	}
+	it.Release()
 	c.mu.Unlock()
-	slices.SortFunc(snap, func(a, b cacheKV) int { return bytes.Compare(a.key, b.key) })
 	return &mergeIter{inner: c.inner.Range(from, to), cached: snap, innerOK: -1}
 }
 
