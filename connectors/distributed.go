@@ -27,12 +27,17 @@ import (
 //     the leader spreads connectors and tasks round-robin over the members
 //     ordered by worker id and sends each member its share in the
 //     assignment's user data.
-//   - Rebalances are eager, like Kafka Connect's original protocol: when a
-//     session ends (a worker joined or left, or a config changed and a
-//     worker rejoined to have it assigned), every worker stops all its
-//     tasks — sink tasks flush and commit, source tasks write their
-//     offsets — before it rejoins, so no task runs twice and the next
-//     owner starts where the last one stopped.
+//   - Rebalances are incremental and cooperative, like Kafka Connect's
+//     default protocol since 2.3 (KIP-415): a worker keeps running its
+//     tasks through a rebalance and tells the leader which ones it runs
+//     (in its subscription's user data). The leader balances the tasks
+//     sticky: a task stays with the worker running it unless that worker
+//     has more than its share. A task that moves is first revoked: in that
+//     generation nobody gets it, the worker running it stops it (sink
+//     tasks flush and commit, source tasks write their offsets) and asks
+//     for another rebalance, in which it reports it no longer runs it and
+//     the leader gives it to its new owner. So no task runs twice, and
+//     the tasks that do not move are never interrupted.
 //   - Statuses are read back from the status topic, so any worker answers
 //     for tasks running elsewhere.
 type distributed struct {
@@ -156,12 +161,14 @@ func (d *distributed) run() {
 		}()
 		err := d.group.Consume(sctx, []string{d.w.cfg.ConfigTopic}, d)
 		cancel()
-		d.w.stopLocalTasks()
 		if err != nil && d.ctx.Err() == nil {
 			d.w.logger.Warn("group session ended", "group", d.w.cfg.GroupID, "err", err)
 			_ = sleepCtx(d.ctx, 500*time.Millisecond)
 		}
 	}
+	// Leaving: stop the tasks before the group hears of it (stop closes the
+	// group after this), so that their next owners start after them.
+	d.w.stopLocalTasks()
 }
 
 // stopLocalTasks stops every task running in this worker, side by side.
@@ -183,7 +190,9 @@ func (w *Worker) stopLocalTasks() {
 	wg.Wait()
 }
 
-// Setup starts the tasks assigned to this worker for the new generation.
+// Setup applies this worker's share of the new generation: it stops the
+// tasks it runs that are not in it (revoked: asking for another rebalance,
+// so their new owners get them) and starts those it does not run yet.
 func (d *distributed) Setup(sess sarama.ConsumerGroupSession) error {
 	d.mu.Lock()
 	a := d.mine
@@ -195,18 +204,47 @@ func (d *distributed) Setup(sess sarama.ConsumerGroupSession) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	n := 0
-	for _, name := range sortedKeys(a.Tasks) {
-		cr, ok := w.connectors[name]
-		if !ok || cr.target == targetStopped {
-			continue
+	var revoked []*taskRun
+	started := 0
+	for _, name := range sortedKeys(w.connectors) {
+		cr := w.connectors[name]
+		assigned := map[int]bool{}
+		if cr.target != targetStopped {
+			for _, id := range a.Tasks[name] {
+				assigned[id] = true
+			}
 		}
+		cr.mu.Lock()
+		running := map[int]bool{}
+		kept := cr.tasks[:0]
+		for _, t := range cr.tasks {
+			if assigned[t.id] && !running[t.id] {
+				running[t.id] = true
+				kept = append(kept, t)
+			} else {
+				revoked = append(revoked, t)
+			}
+		}
+		cr.tasks = kept
+		cr.mu.Unlock()
 		for _, id := range a.Tasks[name] {
-			w.startLocalTask(cr, id)
-			n++
+			if assigned[id] && !running[id] {
+				w.startLocalTask(cr, id)
+				started++
+			}
 		}
 	}
-	w.logger.Info("group assignment", "generation", sess.GenerationID(), "leader", a.Leader, "tasks", n)
+	var wg sync.WaitGroup
+	for _, t := range revoked {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.stopTask(t) }()
+	}
+	wg.Wait()
+	w.logger.Info("group assignment", "generation", sess.GenerationID(), "leader", a.Leader,
+		"started", started, "revoked", len(revoked))
+	if len(revoked) > 0 {
+		d.requestRejoin() // the leader hands them on once we no longer claim them
+	}
 	return nil
 }
 
@@ -230,10 +268,28 @@ func (d *distributed) ConsumeClaim(sess sarama.ConsumerGroupSession, claim saram
 // Name is the strategy's protocol name in JoinGroup.
 func (d *distributed) Name() string { return "eddy-connect" }
 
-// SubscriptionUserData tells the leader this member's worker id and REST
-// URL.
+// memberData is a member's subscription user data.
+type memberData struct {
+	WorkerID string           `json:"worker_id"`
+	URL      string           `json:"url,omitempty"`
+	Running  map[string][]int `json:"running,omitempty"` // connector → task ids running here now
+}
+
+// SubscriptionUserData tells the leader this member's worker id, REST URL
+// and the tasks it runs.
 func (d *distributed) SubscriptionUserData([]string) ([]byte, error) {
-	return json.Marshal(map[string]string{"worker_id": d.w.cfg.WorkerID, "url": d.w.cfg.RESTURL})
+	w := d.w
+	md := memberData{WorkerID: w.cfg.WorkerID, URL: w.cfg.RESTURL, Running: map[string][]int{}}
+	w.mu.Lock()
+	for name, cr := range w.connectors {
+		cr.mu.Lock()
+		for _, t := range cr.tasks {
+			md.Running[name] = append(md.Running[name], t.id)
+		}
+		cr.mu.Unlock()
+	}
+	w.mu.Unlock()
+	return json.Marshal(md)
 }
 
 // leader returns the leader's REST URL ("" when unknown or when it has
@@ -247,17 +303,15 @@ func (d *distributed) leader() (url string, self bool) {
 	return d.mine.LeaderURL, d.mine.Leader == d.w.cfg.WorkerID
 }
 
-// Plan runs on the leader: connectors and tasks round-robin over the
-// members ordered by worker id.
+// Plan runs on the leader: connectors round-robin over the members
+// ordered by worker id (for statuses), tasks balanced sticky (see
+// balanceTasks).
 func (d *distributed) Plan(members map[string]sarama.ConsumerGroupMemberMetadata, topics map[string][]int32) (sarama.BalanceStrategyPlan, error) {
-	type member struct{ id, worker string }
-	ms := make([]member, 0, len(members))
+	ms := make([]planMember, 0, len(members))
 	for id, meta := range members {
-		var ud struct {
-			WorkerID string `json:"worker_id"`
-		}
-		_ = json.Unmarshal(meta.UserData, &ud)
-		ms = append(ms, member{id, ud.WorkerID})
+		var md memberData
+		_ = json.Unmarshal(meta.UserData, &md)
+		ms = append(ms, planMember{id: id, worker: md.WorkerID, running: md.Running})
 	}
 	sort.Slice(ms, func(i, j int) bool {
 		if ms[i].worker != ms[j].worker {
@@ -267,32 +321,23 @@ func (d *distributed) Plan(members map[string]sarama.ConsumerGroupMemberMetadata
 	})
 	w := d.w
 	w.mu.Lock()
-	type conn struct {
-		name  string
-		tasks int
-	}
-	var conns []conn
+	var conns []planConnector
 	for _, name := range sortedKeys(w.connectors) {
 		cr := w.connectors[name]
 		cr.mu.Lock()
-		conns = append(conns, conn{name, len(cr.taskConfigs)})
+		conns = append(conns, planConnector{name, len(cr.taskConfigs)})
 		cr.mu.Unlock()
 	}
 	w.mu.Unlock()
 
-	plans := make(map[string]assignment, len(ms))
 	owners := map[string]string{}
-	for _, m := range ms {
-		plans[m.id] = assignment{Leader: w.cfg.WorkerID, LeaderURL: w.cfg.RESTURL, Tasks: map[string][]int{}, Owners: owners}
-	}
-	k := 0
 	for i, c := range conns {
 		owners[c.name] = ms[i%len(ms)].worker
-		for t := range c.tasks {
-			m := ms[k%len(ms)]
-			plans[m.id].Tasks[c.name] = append(plans[m.id].Tasks[c.name], t)
-			k++
-		}
+	}
+	tasks := balanceTasks(ms, conns)
+	plans := make(map[string]assignment, len(ms))
+	for _, m := range ms {
+		plans[m.id] = assignment{Leader: w.cfg.WorkerID, LeaderURL: w.cfg.RESTURL, Tasks: tasks[m.id], Owners: owners}
 	}
 	plan := sarama.BalanceStrategyPlan{}
 	for i, m := range ms {
@@ -307,6 +352,94 @@ func (d *distributed) Plan(members map[string]sarama.ConsumerGroupMemberMetadata
 	d.plans = plans
 	d.mu.Unlock()
 	return plan, nil
+}
+
+type planMember struct {
+	id, worker string
+	running    map[string][]int
+}
+
+type planConnector struct {
+	name  string
+	tasks int
+}
+
+type taskKey struct {
+	connector string
+	id        int
+}
+
+// balanceTasks gives each member (sorted) its tasks for this generation:
+// every member gets its share (the task count divided by the members,
+// the remainder going to the members running the most), keeping the tasks
+// it runs up to its share; the other tasks go to members below their
+// share, in member order. A task that must move but still runs on another
+// member is given to nobody this time: that member stops it and asks for
+// another rebalance, after which it is free.
+func balanceTasks(ms []planMember, conns []planConnector) map[string]map[string][]int {
+	var all []taskKey
+	exists := map[taskKey]bool{}
+	for _, c := range conns {
+		for t := range c.tasks {
+			k := taskKey{c.name, t}
+			all = append(all, k)
+			exists[k] = true
+		}
+	}
+	claimant := map[taskKey]int{} // task → index of the first member running it
+	claims := make([]int, len(ms))
+	for i, m := range ms {
+		for name, ids := range m.running {
+			for _, id := range ids {
+				k := taskKey{name, id}
+				if _, dup := claimant[k]; !dup && exists[k] {
+					claimant[k] = i
+					claims[i]++
+				}
+			}
+		}
+	}
+	share := make([]int, len(ms))
+	order := make([]int, len(ms))
+	for i := range ms {
+		share[i] = len(all) / len(ms)
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return claims[order[a]] > claims[order[b]] })
+	for _, i := range order[:len(all)%len(ms)] {
+		share[i]++
+	}
+	owner := map[taskKey]int{}
+	load := make([]int, len(ms))
+	var pool []taskKey
+	for _, k := range all {
+		if i, ok := claimant[k]; ok && load[i] < share[i] {
+			owner[k] = i
+			load[i]++
+		} else {
+			pool = append(pool, k)
+		}
+	}
+	next := 0
+	for _, k := range pool {
+		for load[next] >= share[next] {
+			next++
+		}
+		owner[k] = next
+		load[next]++
+	}
+	out := make(map[string]map[string][]int, len(ms))
+	for _, m := range ms {
+		out[m.id] = map[string][]int{}
+	}
+	for _, k := range all {
+		i := owner[k]
+		if c, running := claimant[k]; running && c != i {
+			continue // revoked from c this generation; i gets it in the next
+		}
+		out[ms[i].id][k.connector] = append(out[ms[i].id][k.connector], k.id)
+	}
+	return out
 }
 
 // AssignmentData runs on the leader after Plan: each member's share.

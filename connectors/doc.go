@@ -51,12 +51,14 @@
 //
 // Without WorkerConfig.GroupID a worker runs every connector and task
 // itself. With it (Kafka's group.id) the workers of that group share the
-// tasks: they join a group with their own assignment strategy, the leader
-// spreads connectors and tasks round-robin, and when a worker joins or
-// leaves every worker stops its tasks (committing their progress) and
-// takes up its new share (an eager rebalance). REST calls work on any
-// worker: changes go through the configs topic, statuses are read back
-// from the status topic. distributed.go explains the details.
+// tasks: they join a group with their own assignment strategy and the
+// leader balances the tasks. Rebalances are incremental and cooperative
+// (Kafka's KIP-415): when a worker joins or leaves, only the tasks that
+// move are stopped (committing their progress) and started on their new
+// worker; the others keep running. REST calls work on any worker: changes
+// go through the configs topic (forwarded to the leader when
+// WorkerConfig.RESTURL is set), statuses are read back from the status
+// topic. distributed.go explains the details.
 //
 // WorkerConfigFromProperties reads Kafka's worker properties
 // (connect-standalone.properties, connect-distributed.properties).
