@@ -18,6 +18,7 @@ import (
 type Broker struct {
 	cfg       Config
 	log       *slog.Logger
+	dataLock  *os.File // holds the data directory's lock (lockDataDir) until Close
 	listeners []*listener // listener.go; the first is Addr's
 	clusterID string
 
@@ -54,8 +55,8 @@ type Broker struct {
 // Start opens the data directory (recovering any partition logs left by an
 // unclean stop), binds the listener and starts serving. The broker runs
 // until Close is called; ctx only bounds start-up.
-func Start(ctx context.Context, cfg Config) (*Broker, error) {
-	cfg, err := cfg.withDefaults()
+func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
+	cfg, err = cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
@@ -69,10 +70,25 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	// undo holds what a failed start must release, last first.
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { lock.Close() })
 	b := &Broker{
-		cfg:   cfg,
-		log:   cfg.Logger,
-		conns: make(map[*conn]struct{}),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		conns:    make(map[*conn]struct{}),
+		dataLock: lock,
 	}
 	b.metrics = newMetrics(b)
 	b.clusterID, err = loadOrCreateMeta(cfg.DataDir, cfg.NodeID)
@@ -84,45 +100,32 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
+	undo = append(undo, func() { b.topics.close() })
 	b.topics.setOnChange(b.applyLogConfig)
 	b.cleaner = newCleaner()
 	b.sessions = newFetchSessions(cfg.FetchSessionCacheSlots)
 	if b.producerIDs, err = openProducerIDs(cfg.DataDir); err != nil {
-		b.topics.close()
 		return nil, err
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
+	undo = append(undo, b.cancel)
 	b.groups = newGroupCoordinator(b)
 	if err := b.groups.load(); err != nil {
-		b.cancel()
-		b.topics.close()
 		return nil, fmt.Errorf("broker: load consumer groups: %w", err)
 	}
+	undo = append(undo, b.groups.stop)
 	b.txns = newTxnCoordinator(b)
 	if err := b.txns.load(ctx); err != nil {
-		b.groups.stop()
-		b.cancel()
-		b.topics.close()
 		return nil, fmt.Errorf("broker: load transactions: %w", err)
 	}
-
 	if err := b.openSecurity(listeners); err != nil {
-		b.groups.stop()
-		b.cancel()
-		b.topics.close()
 		return nil, err
 	}
 	if err := b.bindListeners(ctx, listeners); err != nil {
-		b.groups.stop()
-		b.cancel()
-		b.topics.close()
 		return nil, err
 	}
 	if err := b.startHTTP(ctx); err != nil {
 		b.closeListeners()
-		b.groups.stop()
-		b.cancel()
-		b.topics.close()
 		return nil, err
 	}
 	b.wg.Add(1)
@@ -171,6 +174,7 @@ func (b *Broker) Close() error {
 	b.groups.stop()
 	b.wg.Wait()
 	err := b.topics.close()
+	b.dataLock.Close() // after the logs: the next broker may open them now
 	b.log.Info("broker stopped", "listen", b.Addr())
 	return err
 }

@@ -37,6 +37,9 @@ func loadOrCreateMeta(dir string, nodeID int32) (clusterID string, err error) {
 		return "", fmt.Errorf("broker: read %s: %w", path, err)
 	}
 	props := parseProperties(data)
+	if v := props["version"]; v != "1" {
+		return "", fmt.Errorf("broker: %s has version %q; this broker reads version 1: run the Eddy version that wrote it", path, v)
+	}
 	clusterID = props["cluster.id"]
 	if clusterID == "" {
 		return "", fmt.Errorf("broker: %s has no cluster.id; restore it or move the data directory away", path)

@@ -131,6 +131,10 @@ type topicRecord struct {
 	Configs    map[string]string `json:"configs,omitempty"`
 }
 
+// topicsVersion is the format of topics.json this broker writes and reads;
+// a file of another version is refused rather than misread.
+const topicsVersion = 1
+
 type topicsDoc struct {
 	Version int           `json:"version"`
 	Topics  []topicRecord `json:"topics"`
@@ -159,6 +163,10 @@ func openTopicRegistry(dir string, opts storage.Options, log *slog.Logger) (*top
 		var doc topicsDoc
 		if err := json.Unmarshal(data, &doc); err != nil {
 			return nil, fmt.Errorf("broker: %s is corrupt (%v); restore it from a backup or move the data directory away", path, err)
+		}
+		if doc.Version != topicsVersion {
+			return nil, fmt.Errorf("broker: %s has format version %d; this broker reads version %d: run the Eddy version that wrote it",
+				path, doc.Version, topicsVersion)
 		}
 		for _, rec := range doc.Topics {
 			if len(rec.ID) != 16 || validateTopicName(rec.Name) != nil || rec.Partitions <= 0 {
@@ -241,7 +249,7 @@ func (r *topicRegistry) removeDir(path, why string) {
 
 // persistLocked writes topicsFile. REQUIRES: r.mu held for writing.
 func (r *topicRegistry) persistLocked() error {
-	doc := topicsDoc{Version: 1}
+	doc := topicsDoc{Version: topicsVersion}
 	for _, t := range r.byName {
 		doc.Topics = append(doc.Topics, topicRecord{
 			Name: t.name, ID: t.id[:], Partitions: int32(len(t.partitions)), Configs: t.configs,
