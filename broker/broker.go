@@ -18,7 +18,7 @@ import (
 type Broker struct {
 	cfg       Config
 	log       *slog.Logger
-	dataLock  *os.File // holds the data directory's lock (lockDataDir) until Close
+	dataLock  *os.File    // holds the data directory's lock (lockDataDir) until Close
 	listeners []*listener // listener.go; the first is Addr's
 	clusterID string
 
