@@ -503,7 +503,7 @@ func TestServedByBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	slot.h = c
+	slot.set(c)
 	base := "http://" + b.HTTPAddr()
 	for path, want := range map[string]string{
 		"/":                 "<title>Eddy console</title>",

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -176,14 +177,17 @@ func newServer(t testing.TB, h http.Handler) string {
 }
 
 // lateHandler serves a handler set after the server started.
-type lateHandler struct{ h http.Handler }
+type lateHandler struct{ h atomic.Pointer[http.Handler] }
+
+func (l *lateHandler) set(h http.Handler) { l.h.Store(&h) }
 
 func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if l.h == nil {
+	h := l.h.Load()
+	if h == nil {
 		http.Error(w, "not yet", http.StatusServiceUnavailable)
 		return
 	}
-	l.h.ServeHTTP(w, r)
+	(*h).ServeHTTP(w, r)
 }
 
 // startBrokerWith runs a broker whose HTTP listener serves h beside /metrics.
