@@ -589,3 +589,46 @@ func TestRealStreamsApp(t *testing.T) {
 			strings.Contains(strings.Join(sources, ","), "text"), fmt.Sprintf("%+v", a)
 	})
 }
+
+// Large values are cut for display, and one answer stops at a size bound
+// with the rest on the next page.
+func TestLargeRecords(t *testing.T) {
+	b := startBroker(t)
+	cl, adm := admin(t, b.Addr())
+	if _, err := adm.CreateTopic(context.Background(), 1, 1, nil, "blobs"); err != nil {
+		t.Fatal(err)
+	}
+	big := []byte(strings.Repeat("x", 70<<10)) // 70 KiB: shown as its first 64 KiB
+	var recs []*kgo.Record
+	for range 80 { // 80 × 64 KiB shown > the 4 MiB an answer holds
+		recs = append(recs, &kgo.Record{Topic: "blobs", Value: big})
+	}
+	for i := 0; i < len(recs); i += 10 {
+		produce(t, cl, recs[i:i+10]...)
+	}
+	_, srv := newConsole(t, b.Addr(), "")
+	var ra struct {
+		recordsAnswer
+		Records []struct {
+			Offset int64
+			Value  struct {
+				Text      string
+				Size      int
+				Truncated bool
+			}
+		}
+	}
+	get(t, srv.URL+"/api/topics/blobs/records?limit=500", 200, &ra)
+	n := len(ra.Records)
+	if n == 0 || n >= 80 || ra.NextOffset != int64(n) || !strings.Contains(ra.Note, "next page") {
+		t.Fatalf("%d records, next offset %d, note %q: want fewer than 80 and the rest on the next page", n, ra.NextOffset, ra.Note)
+	}
+	v := ra.Records[0].Value
+	if !v.Truncated || v.Size != 70<<10 || len(v.Text) != 64<<10 {
+		t.Fatalf("a 70 KiB value: truncated %v, size %d, %d bytes shown", v.Truncated, v.Size, len(v.Text))
+	}
+	get(t, fmt.Sprintf("%s/api/topics/blobs/records?limit=500&from=offset&offset=%d", srv.URL, ra.NextOffset), 200, &ra)
+	if len(ra.Records)+n != 80 || ra.NextOffset != 80 {
+		t.Fatalf("next page: %d records to offset %d; want the other %d", len(ra.Records), ra.NextOffset, 80-n)
+	}
+}

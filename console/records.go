@@ -25,6 +25,9 @@ const (
 	// maxShownBytes is how much of a key, value or header is sent to the
 	// page; longer ones are cut and marked truncated.
 	maxShownBytes = 64 << 10
+	// maxPageBytes bounds the keys and values of one answer; the rest is
+	// on the next page.
+	maxPageBytes = 4 << 20
 )
 
 // payload is a key, value or header value decoded for display.
@@ -218,11 +221,17 @@ func (c *Console) records(ctx context.Context, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	shown, full := 0, false
 	for _, rec := range recs {
+		if full = shown > maxPageBytes; full {
+			ans.Note = fmt.Sprintf("stopped after %d records (%d MiB): read on with the next page", len(ans.Records), maxPageBytes>>20)
+			break
+		}
 		ans.Records = append(ans.Records, view(rec))
 		ans.NextOffset = rec.Offset + 1
+		shown += min(len(rec.Key), maxShownBytes) + min(len(rec.Value), maxShownBytes)
 	}
-	if len(recs) < limit && ans.NextOffset < hi.Offset {
+	if !full && len(recs) < limit && ans.NextOffset < hi.Offset {
 		// Only transaction markers or compacted-away records were left.
 		ans.NextOffset = hi.Offset
 	}
