@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -313,6 +314,15 @@ func TestGroupsLag(t *testing.T) {
 		get(t, u+"groups/live", 200, &g)
 		return g.State == "Stable" && g.Members == 1 && g.TotalLag != nil && *g.TotalLag == 0, fmt.Sprintf("%+v", g)
 	})
+
+	// A name with a slash and a space, escaped in the URL as the pages do.
+	if err := adm.CommitAllOffsets(ctx, "team/billing v2", offs); err != nil {
+		t.Fatal(err)
+	}
+	get(t, u+"groups/"+url.PathEscape("team/billing v2"), 200, &g)
+	if g.Group != "team/billing v2" || g.TotalLag == nil || *g.TotalLag != 6 {
+		t.Fatalf("group with a slash = %+v", g)
+	}
 
 	var e errorAnswer
 	get(t, u+"groups/nosuch", 404, &e)
