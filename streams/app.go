@@ -111,6 +111,7 @@ type App struct {
 	producer *producer
 	group    sarama.ConsumerGroup
 	pub      *publisher
+	globals  *globals
 
 	// Set up by Run before consuming, read-only afterwards.
 	refs       map[string]topicRef     // resolved topic -> ref
@@ -278,6 +279,13 @@ func (a *App) Run(ctx context.Context) error {
 	a.group = group
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Global tables are loaded in full before any task processes.
+	if a.globals, err = a.startGlobals(runCtx, cancel); err != nil {
+		group.Close()
+		a.producer.close()
+		return err
+	}
+	defer a.globals.stop() // after the tasks have closed
 	topics := make([]string, 0, len(a.subOf))
 	for t := range a.subOf {
 		topics = append(topics, t)
@@ -503,6 +511,8 @@ func (e appEnv) deserializationError(t *task, r *rawRecord, err error) error {
 }
 
 func (e appEnv) metrics() *appMetrics { return e.a.m }
+
+func (e appEnv) globalStore(name string) (any, error) { return e.a.globals.get(name) }
 
 func (e appEnv) lateRecord(t *task, op string, ts time.Time, attrs ...any) {
 	e.a.late.Add(1)

@@ -49,7 +49,9 @@ type node struct {
 	source topicRef // kindSource
 	sink   topicRef // kindSink
 	stores []string
-	build  func(t *task) error
+	// globalStores are the global tables' stores a processor reads.
+	globalStores []string
+	build        func(t *task) error
 	// window is set on windowed aggregations, for Suppress.
 	window *windowInfo
 }
@@ -76,6 +78,7 @@ type Builder struct {
 	stores       map[string]*storeSpec
 	sources      map[topicRef]*node
 	repartitions []*repartitionSpec
+	globals      []*globalSpec
 	names        map[string]bool
 	errs         []error
 }
@@ -148,6 +151,11 @@ func (b *Builder) Build() (*Topology, error) {
 	if len(b.sources) == 0 {
 		return nil, errors.New("streams: the topology has no source")
 	}
+	for _, g := range b.globals {
+		if n := b.sources[topicRef{name: g.topic}]; n != nil {
+			return nil, fmt.Errorf("streams: topic %q is read both by the global table %s and by %s", g.topic, g.name, n.name)
+		}
+	}
 	// Union-find over nodes: records flowing between nodes, joins and
 	// shared stores put nodes in the same sub-topology.
 	parent := make([]int, len(b.nodes))
@@ -218,6 +226,7 @@ func (b *Builder) Build() (*Topology, error) {
 		}
 	}
 	t.repartitions = b.repartitions
+	t.globals = b.globals
 	return t, nil
 }
 
@@ -229,6 +238,7 @@ type Topology struct {
 	subs         []*SubTopology
 	bySource     map[topicRef]*SubTopology
 	repartitions []*repartitionSpec
+	globals      []*globalSpec
 }
 
 // SubTopology is a connected part of a topology: its tasks, one per input
@@ -280,7 +290,7 @@ func (t *Topology) Describe() string {
 			case kindSource:
 				fmt.Fprintf(&sb, "    Source: %s (topics: [%s])\n", n.name, n.source.name)
 			case kindProcessor:
-				fmt.Fprintf(&sb, "    Processor: %s (stores: [%s])\n", n.name, strings.Join(n.stores, ", "))
+				fmt.Fprintf(&sb, "    Processor: %s (stores: [%s])\n", n.name, strings.Join(append(slices.Clone(n.stores), n.globalStores...), ", "))
 			case kindSink:
 				fmt.Fprintf(&sb, "    Sink: %s (topic: %s)\n", n.name, n.sink.name)
 			}
@@ -292,6 +302,9 @@ func (t *Topology) Describe() string {
 			}
 		}
 		sb.WriteString("\n")
+	}
+	for _, g := range t.globals {
+		fmt.Fprintf(&sb, "   Global store: %s (will not generate tasks)\n    Source: %s (topics: [%s])\n\n", g.name, g.source, g.topic)
 	}
 	var rep, chg []string
 	for _, r := range t.repartitions {

@@ -62,7 +62,7 @@ func (t *Topology) description(app string) TopologyDescription {
 				nd.Topics = append(nd.Topics, name(n.source))
 			case kindProcessor:
 				nd.Type = NodeProcessor
-				nd.Stores = append(nd.Stores, n.stores...)
+				nd.Stores = append(append(nd.Stores, n.stores...), n.globalStores...)
 			case kindSink:
 				nd.Type = NodeSink
 				nd.Topics = append(nd.Topics, name(n.sink))

@@ -50,6 +50,12 @@
 // Topology.Describe prints sub-topologies, nodes, stores and internal
 // topics like Kafka Streams' TopologyDescription.
 //
+// GlobalTableFrom reads a topic into a GlobalTable: every instance of an
+// app loads all of its partitions into a store before it processes
+// anything, then follows the topic's updates. JoinGlobal and LeftJoinGlobal
+// join a stream with it on a key computed from each record, with no
+// repartitioning and no co-partitioning.
+//
 // Tables materialized by a source or an aggregation live in state stores
 // (package state): LevelDB by default, in memory on request, each with a
 // compacted changelog topic "<application id>-<store>-changelog" holding

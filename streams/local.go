@@ -37,6 +37,7 @@ type localEngine struct {
 	wall    time.Time
 	offsets map[string]int64
 	late    int64
+	globals map[string]*globalStore // by topic
 }
 
 type localReader struct {
@@ -58,6 +59,15 @@ func newLocalEngine(top *Topology, cfg testhook.Config) (*localEngine, error) {
 	}
 	if e.wall.IsZero() {
 		e.wall = time.Unix(0, 0)
+	}
+	e.globals = map[string]*globalStore{}
+	for _, spec := range top.globals {
+		gs, err := openGlobal(spec, "", true)
+		if err != nil {
+			e.Close()
+			return nil, err
+		}
+		e.globals[spec.topic] = gs
 	}
 	for _, st := range top.subs {
 		t, err := newTask(TaskID{SubTopology: st.ID}, st, e)
@@ -81,6 +91,11 @@ func (e *localEngine) produce(topic string, partition int32, key, value []byte, 
 		hs[i] = testhook.Header(h)
 	}
 	e.outputs[topic] = append(e.outputs[topic], testhook.Record{Topic: topic, Key: key, Value: value, Timestamp: ts, Headers: hs})
+	if gs := e.globals[topic]; gs != nil {
+		if err := gs.apply(key, value); err != nil {
+			return err
+		}
+	}
 	if _, ok := e.readers[topic]; ok {
 		e.queue = append(e.queue, rawRecord{topic: topic, key: key, value: value, timestamp: ts, headers: headers})
 	}
@@ -104,9 +119,22 @@ func (e *localEngine) lateRecord(t *task, op string, ts time.Time, attrs ...any)
 
 func (e *localEngine) metrics() *appMetrics { return nil }
 
+func (e *localEngine) globalStore(name string) (any, error) {
+	for _, gs := range e.globals {
+		if gs.spec.name == name {
+			return gs.typed, nil
+		}
+	}
+	return nil, fmt.Errorf("streams: no global store named %q", name)
+}
+
 func (e *localEngine) LateRecordsDropped() int64 { return e.late }
 
 func (e *localEngine) Pipe(topic string, key, value []byte, ts time.Time, headers []testhook.Header) error {
+	if gs := e.globals[topic]; gs != nil {
+		// A global table's topic is applied to its store at once.
+		return gs.apply(key, value)
+	}
 	if _, ok := e.readers[topic]; !ok {
 		return fmt.Errorf("streams: the topology does not read topic %q", topic)
 	}
@@ -176,5 +204,9 @@ func (e *localEngine) Close() error {
 		errs = append(errs, t.close())
 	}
 	e.tasks = nil
+	for _, gs := range e.globals {
+		errs = append(errs, gs.store.Close())
+	}
+	e.globals = nil
 	return errors.Join(errs...)
 }

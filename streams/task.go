@@ -43,6 +43,8 @@ type taskEnv interface {
 	lateRecord(t *task, op string, ts time.Time, attrs ...any)
 	// metrics are the Prometheus series to record into (nil: none).
 	metrics() *appMetrics
+	// globalStore is the typed store of a global table.
+	globalStore(name string) (any, error)
 }
 
 // task runs one sub-topology over one partition of its inputs. Its methods
