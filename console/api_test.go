@@ -642,3 +642,34 @@ func TestLargeRecords(t *testing.T) {
 		t.Fatalf("next page: %d records to offset %d; want the other %d", len(ra.Records), ra.NextOffset, 80-n)
 	}
 }
+
+// Mounted under a prefix with http.StripPrefix, the pages and the API are
+// found there (the pages use relative URLs).
+func TestUnderPrefix(t *testing.T) {
+	b := startBroker(t)
+	c, _ := newConsole(t, b.Addr(), "")
+	mux := http.NewServeMux()
+	mux.Handle("/console/", http.StripPrefix("/console", c))
+	base := newServer(t, mux)
+	resp, err := http.Get(base + "/console/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := readAll(t, resp); resp.StatusCode != 200 || !strings.Contains(body, `src="static/app.js"`) {
+		t.Fatalf("GET /console/: %d\n%s", resp.StatusCode, body)
+	}
+	resp, err = http.Get(base + "/console/static/style.css")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := readAll(t, resp); resp.StatusCode != 200 || !strings.Contains(body, "--accent") {
+		t.Fatalf("GET /console/static/style.css: %d", resp.StatusCode)
+	}
+	var ov struct {
+		ClusterID string `json:"cluster_id"`
+	}
+	get(t, base+"/console/api/overview", 200, &ov)
+	if ov.ClusterID == "" {
+		t.Fatal("no cluster id under the prefix")
+	}
+}
