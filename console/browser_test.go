@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -231,6 +232,20 @@ func TestBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#ov-chart canvas")))
 	if s := strings.ToUpper(text("#ov-cards")); !strings.Contains(s, "TOPICS") || !strings.Contains(s, "CONSUMER GROUPS") {
 		t.Fatalf("overview cards: %q", s)
+	}
+	// Hovering the chart shows the values at that time.
+	waitFor(t, 20*time.Second, "samples in the overview chart", func() (bool, string) {
+		ok, err := chromedp.Run(tab, chromedp.Evaluate[bool](`!!document.querySelector('#ov-chart canvas').chart`))
+		return ok && err == nil, fmt.Sprint(err)
+	})
+	box, err := chromedp.Run(tab, chromedp.Evaluate[[]float64](
+		`(r => [r.left + r.width / 2, r.top + r.height / 2])(document.querySelector('#ov-chart canvas').getBoundingClientRect())`))
+	if err != nil || len(box) != 2 {
+		t.Fatalf("chart position: %v %v", box, err)
+	}
+	do("hover the chart", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, box[0], box[1]))
+	if tip := text("#ov-chart .tip"); !strings.Contains(tip, "all topics: ") || !strings.Contains(tip, "/s") {
+		t.Fatalf("chart tooltip: %q", tip)
 	}
 	shot("overview")
 

@@ -186,6 +186,7 @@
     ctx.font = '11px system-ui, sans-serif';
     const pad = { l: 56, r: 12, t: 10, b: 24 };
     const all = seriesList.flatMap(s => s.points);
+    canvas.chart = null;
     if (all.length < 1) {
       ctx.fillStyle = '#868e96';
       ctx.textAlign = 'center';
@@ -194,6 +195,7 @@
     }
     let tMin = Math.min(...all.map(p => p[0])), tMax = Math.max(...all.map(p => p[0]));
     if (tMax === tMin) tMin -= 1000;
+    canvas.chart = { seriesList, tMin, tMax, left: pad.l, right: w - pad.r }; // for the tooltip
     let vMax = Math.max(...all.map(p => p[1]));
     vMax = niceMax(vMax);
     const x = t => pad.l + (t - tMin) / (tMax - tMin) * (w - pad.l - pad.r);
@@ -242,10 +244,33 @@
     const panel = slot(id);
     if (!panel.firstChild) {
       panel.className = 'panel';
-      panel.append(h('h3', { style: 'margin-top:0' }, title), h('canvas', { class: 'chart' }), h('div'));
+      const canvas = h('canvas', { class: 'chart' }), tip = h('div', { class: 'tip' });
+      canvas.addEventListener('mousemove', (e) => showTip(canvas, tip, e.offsetX));
+      canvas.addEventListener('mouseleave', () => { tip.style.display = 'none'; });
+      panel.append(h('h3', { style: 'margin-top:0' }, title), h('div', { class: 'chart-wrap' }, canvas, tip), h('div'));
     }
     lineChart(panel.querySelector('canvas'), seriesList, emptyText);
     panel.lastChild.replaceWith(legend(seriesList));
+  }
+  // showTip shows, beside the mouse, each series' value at the sample
+  // nearest to it.
+  function showTip(canvas, tip, x) {
+    const c = canvas.chart;
+    if (!c || x < c.left || x > c.right) { tip.style.display = 'none'; return; }
+    const t = c.tMin + (x - c.left) / (c.right - c.left) * (c.tMax - c.tMin);
+    const rows = [];
+    let at = null;
+    for (const s of c.seriesList) {
+      let best = null;
+      for (const p of s.points) if (!best || Math.abs(p[0] - t) < Math.abs(best[0] - t)) best = p;
+      if (!best) continue;
+      at = at === null ? best[0] : at;
+      rows.push(h('div', null, h('i', { style: 'background:' + s.color }), s.name + ': ' + rate(best[1]) + '/s'));
+    }
+    if (at === null) { tip.style.display = 'none'; return; }
+    fill(tip, h('b', null, new Date(at).toLocaleTimeString()), rows);
+    tip.style.display = 'block';
+    tip.style.left = Math.min(x + 14, canvas.clientWidth - tip.offsetWidth - 4) + 'px';
   }
   function samplingText(t) {
     return t.error ? 'no samples: ' + t.error
