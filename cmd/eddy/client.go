@@ -193,6 +193,8 @@ func (cf *clientFlags) reachErr(ctx context.Context, what string, err error) err
 			what, cf.brokers, cf.timeout, brokersEnv)
 	case errors.As(err, new(*tls.CertificateVerificationError)):
 		return fmt.Errorf("%s: %w (give the CA that signed the broker's certificate with --tls-ca)", what, err)
+	case isClientCertAlert(err):
+		return fmt.Errorf("%s: %w (the broker wants a client certificate it trusts: --tls-cert and --tls-key)", what, err)
 	case errors.Is(err, kerr.SaslAuthenticationFailed):
 		return fmt.Errorf("%s: %s refused the SASL login of %q: %w (check --sasl-user, --sasl-password or %s, and --sasl-mechanism)",
 			what, cf.brokers, cf.sec.saslUser, err, saslPasswordEnv)
@@ -200,6 +202,19 @@ func (cf *clientFlags) reachErr(ctx context.Context, what string, err error) err
 		return fmt.Errorf("%s: %s does not offer --sasl-mechanism %s: %w", what, cf.brokers, cf.sec.saslMechanism, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// isClientCertAlert reports whether err is the broker's TLS alert about
+// the client's certificate: certificate_required, bad_certificate or
+// unknown_ca (crypto/tls does not export the alert type, so its text).
+func isClientCertAlert(err error) bool {
+	var oe *net.OpError
+	if !errors.As(err, &oe) {
+		return false
+	}
+	msg := oe.Error()
+	return strings.HasPrefix(msg, "remote error: tls: ") && (strings.HasSuffix(msg, "certificate required") ||
+		strings.HasSuffix(msg, "bad certificate") || strings.HasSuffix(msg, "unknown certificate authority"))
 }
 
 // securityFlags are the TLS and SASL flags of every client command and of

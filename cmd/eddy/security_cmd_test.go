@@ -29,6 +29,14 @@ import (
 // testCA makes a CA and a server certificate for 127.0.0.1 signed by it;
 // it returns the server's TLS configuration and the CA's PEM file.
 func testCA(t *testing.T) (*tls.Config, string) {
+	cfg, caFile, _ := testPKI(t)
+	return cfg, caFile
+}
+
+// testPKI is testCA that also issues a client certificate for CN=alice,
+// written with its key to one PEM file (the third result); the server
+// configuration trusts the CA for client certificates.
+func testPKI(t *testing.T) (*tls.Config, string, string) {
 	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "eddy cli test CA"},
@@ -53,7 +61,48 @@ func testCA(t *testing.T) (*tls.Config, string) {
 		t.Fatal(err)
 	}
 	cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, caFile
+	ckey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ctmpl := &x509.Certificate{SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "alice"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	cder, err := x509.CreateCertificate(rand.Reader, ctmpl, ca, &ckey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ckeyDER, _ := x509.MarshalPKCS8PrivateKey(ckey)
+	clientFile := filepath.Join(t.TempDir(), "alice.pem")
+	clientPEM := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cder}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: ckeyDER})...)
+	if err := os.WriteFile(clientFile, clientPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, ClientCAs: pool}, caFile, clientFile
+}
+
+// An SSL listener that requires client certificates (mTLS) lets the CLI in
+// with --tls-cert, and refuses it without.
+func TestClientCommandsOverMTLS(t *testing.T) {
+	serverTLS, caFile, clientFile := testPKI(t)
+	serverTLS.ClientAuth = tls.RequireAndVerifyClientCert
+	b, err := broker.Start(context.Background(), broker.Config{
+		DataDir:   t.TempDir(),
+		Listeners: []broker.Listener{{Name: "SSL", Protocol: broker.SSL, Addr: "127.0.0.1:0", TLS: serverTLS}},
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	eddy(t, b, "", "topic", "create", "mtls", "--tls-ca", caFile, "--tls-cert", clientFile).ok(t)
+	if out := eddy(t, b, "", "topic", "list", "--tls-ca", caFile, "--tls-cert", clientFile).ok(t); !strings.Contains(out, "mtls") {
+		t.Fatalf("topic list over mTLS:\n%s", out)
+	}
+	r := eddy(t, b, "", "topic", "list", "--tls-ca", caFile, "--timeout", "3s")
+	if r.code() != exitError || !strings.Contains(r.err.Error(), "--tls-cert") {
+		t.Fatalf("without a client certificate: exit code %d, %v; want 1 and a hint at --tls-cert", r.code(), r.err)
+	}
 }
 
 // startSecuredBroker runs a broker with a single listener of protocol
