@@ -50,6 +50,11 @@
 // Topology.Describe prints sub-topologies, nodes, stores and internal
 // topics like Kafka Streams' TopologyDescription.
 //
+// GroupTableBy re-groups a table by a new key into a GroupedTable, whose
+// Count, Reduce and AggregateTable keep aggregates with an adder and a
+// subtractor: an update takes the old value out of its group and puts the
+// new one into its (possibly other) group, as Kafka Streams' KGroupedTable.
+//
 // GlobalTableFrom reads a topic into a GlobalTable: every instance of an
 // app loads all of its partitions into a store before it processes
 // anything, then follows the topic's updates. JoinGlobal and LeftJoinGlobal
