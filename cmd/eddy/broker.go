@@ -93,18 +93,30 @@ given on the command line wins over the file.` + knownSettingsHelp(),
 			cfg.Listen = strings.TrimPrefix(cfg.Listen, "PLAINTEXT://")
 			ctx := cmd.Context()
 			// The web console is served beside /metrics; it is created once
-			// the broker knows its address.
+			// the broker knows its address. It connects to a PLAINTEXT
+			// listener: it has no credentials of its own.
 			slot := &consoleSlot{}
-			if cfg.HTTPListen != "" {
+			consoleListener, plaintext := plaintextListener(cfg)
+			switch {
+			case cfg.HTTPListen == "":
+			case plaintext:
 				cfg.HTTPHandler = slot
+			default:
+				slog.Warn("no web console on the HTTP listener: the broker has no PLAINTEXT listener for it; run eddy console with --tls*/--sasl-* flags instead")
 			}
 			b, err := broker.Start(ctx, cfg)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "eddy broker listening on %s (data in %s); Ctrl-C stops it\n", b.Addr(), cfg.DataDir)
-			if a := b.HTTPAddr(); a != "" {
-				c, err := console.New(console.Config{Brokers: []string{b.Addr()}, ConnectURL: consoleConnect, Logger: slog.Default()})
+			if a := b.HTTPAddr(); a != "" && !plaintext {
+				fmt.Fprintf(cmd.OutOrStdout(), "metrics on http://%s/metrics\n", a)
+			} else if a != "" {
+				addr := b.Addr()
+				if consoleListener != "" {
+					addr = b.ListenerAddr(consoleListener)
+				}
+				c, err := console.New(console.Config{Brokers: []string{addr}, ConnectURL: consoleConnect, Logger: slog.Default()})
 				if err != nil {
 					b.Close()
 					return err
@@ -135,6 +147,21 @@ given on the command line wins over the file.` + knownSettingsHelp(),
 	f.Int32Var(&maxMessage, "message.max.bytes", 1048588, "largest record batch a producer may send")
 	f.Int32Var(&maxRequest, "socket.request.max.bytes", 100<<20, "largest request accepted; larger ones close the connection")
 	return cmd
+}
+
+// plaintextListener names the first PLAINTEXT listener of cfg ("" for
+// the one Listen makes when Listeners is empty), and reports whether there
+// is one.
+func plaintextListener(cfg broker.Config) (string, bool) {
+	if len(cfg.Listeners) == 0 {
+		return "", true
+	}
+	for _, l := range cfg.Listeners {
+		if l.Protocol == broker.Plaintext {
+			return l.Name, true
+		}
+	}
+	return "", false
 }
 
 // knownSettingsHelp lists the server.properties settings the broker reads.

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -139,5 +141,32 @@ func TestConsoleOverSASLSSL(t *testing.T) {
 	r = eddy(t, b, "", "console", "--sasl-mechanism", "GSSAPI", "--sasl-user", "admin")
 	if r.code() != exitUsage {
 		t.Fatalf("console with an unknown mechanism: code %d, err %v", r.code(), r.err)
+	}
+}
+
+// With a SASL listener first, eddy broker --http connects its console to
+// the PLAINTEXT listener; with no PLAINTEXT listener it serves no console.
+func TestBrokerConsoleUsesPlaintextListener(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, listeners, protocols string) string {
+		p := filepath.Join(dir, name)
+		props := "log.dirs=" + filepath.Join(dir, name+"-data") + "\nlisteners=" + listeners +
+			"\nlistener.security.protocol.map=" + protocols + "\nlistener.name.client.sasl.enabled.mechanisms=SCRAM-SHA-512\n"
+		if err := os.WriteFile(p, []byte(props), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	both := write("both.properties", "CLIENT://127.0.0.1:0,INTERNAL://127.0.0.1:0", "CLIENT:SASL_PLAINTEXT,INTERNAL:PLAINTEXT")
+	url := serveProcess(t, regexp.MustCompile(`web console on (\S+)`), "broker", "--config", both, "--http", "127.0.0.1:0")
+	if code, body := consoleGet(t, url+"api/overview"); code != 200 || !strings.Contains(body, `"cluster_id"`) {
+		t.Fatalf("console of a broker with a SASL listener first: %d\n%s", code, body)
+	}
+
+	saslOnly := write("sasl.properties", "CLIENT://127.0.0.1:0", "CLIENT:SASL_PLAINTEXT")
+	metrics := serveProcess(t, regexp.MustCompile(`metrics on (\S+)`), "broker", "--config", saslOnly, "--http", "127.0.0.1:0")
+	root := strings.TrimSuffix(metrics, "metrics")
+	if code, body := consoleGet(t, root); code != 200 || !strings.Contains(body, "Prometheus metrics") {
+		t.Fatalf("GET / of a broker without a PLAINTEXT listener: %d\n%s", code, body)
 	}
 }
