@@ -73,6 +73,11 @@ sasl.jaas.config (PlainLoginModule or ScramLoginModule with username and
 password), ssl.truststore.location and ssl.keystore.location as PEM files.
 Flags win over the file.
 
+The subcommands (list, status, create, config, pause, resume, stop, restart,
+delete, plugins) manage the connectors of a running worker through its REST
+API (--url, env EDDY_CONNECT_URL; Kafka Connect's API, so they work against
+Kafka Connect too).
+
 Built-in connectors: FileStreamSource and FileStreamSink (Kafka's configs),
 DatagenSource (page views, orders, users), HttpSource (webhooks),
 HttpSink and PostgresSink.`,
@@ -85,7 +90,8 @@ HttpSink and PostgresSink.`,
     --sasl-mechanism SCRAM-SHA-512 --sasl-user connect
   curl -s -X POST -H 'Content-Type: application/json' localhost:8083/connectors \
     -d '{"name":"gen","config":{"connector.class":"DatagenSource","quickstart":"pageviews"}}'
-  curl -s localhost:8083/connectors/gen/status`,
+  curl -s localhost:8083/connectors/gen/status
+  eddy connect status gen`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			wcfg := connectors.WorkerConfig{Logger: slog.Default()}
@@ -221,6 +227,7 @@ HttpSink and PostgresSink.`,
 	f.StringVar(&valConverter, "value-converter", connectors.JSONConverterClass, "default value converter (Kafka: value.converter)")
 	f.BoolVar(&schemasEnable, "schemas-enable", false, "JSON converter writes the {schema, payload} envelope (Kafka: *.converter.schemas.enable)")
 	sf.register(f)
+	addConnectRESTCommands(cmd)
 	return cmd
 }
 
