@@ -58,3 +58,28 @@ func Example() {
 	// foo
 	// bar
 }
+
+// Kafka Connect worker properties for a secured cluster become a
+// WorkerConfig; its Security is used for every client the worker makes.
+func ExampleWorkerConfigFromProperties() {
+	cfg, rest, ignored, err := connectors.WorkerConfigFromProperties(connectors.WorkerConfig{}, map[string]string{
+		"bootstrap.servers":       "kafka-1:9093,kafka-2:9093",
+		"group.id":                "connect-cluster",
+		"listeners":               "http://0.0.0.0:8083",
+		"security.protocol":       "SASL_SSL",
+		"sasl.mechanism":          "SCRAM-SHA-512",
+		"sasl.jaas.config":        `org.apache.kafka.common.security.scram.ScramLoginModule required username="connect" password="secret";`,
+		"ssl.truststore.location": "/etc/eddy/ca.pem",
+		"plugin.path":             "/usr/share/java",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(cfg.Brokers, cfg.GroupID, rest)
+	fmt.Println(cfg.Security.Protocol, cfg.Security.Mechanism, cfg.Security.User, cfg.Security.CAFile)
+	fmt.Println("ignored:", ignored)
+	// Output:
+	// [kafka-1:9093 kafka-2:9093] connect-cluster 0.0.0.0:8083
+	// SASL_SSL SCRAM-SHA-512 connect /etc/eddy/ca.pem
+	// ignored: [plugin.path]
+}
