@@ -162,7 +162,11 @@ func (d *distributed) run() {
 		err := d.group.Consume(sctx, []string{d.w.cfg.ConfigTopic}, d)
 		cancel()
 		if err != nil && d.ctx.Err() == nil {
-			d.w.logger.Warn("group session ended", "group", d.w.cfg.GroupID, "err", err)
+			// Out of the group (the coordinator is unreachable, the join
+			// failed): the others may be given our tasks, so stop them.
+			d.w.logger.Warn("group session ended; stopping this worker's tasks until it rejoins",
+				"group", d.w.cfg.GroupID, "err", err)
+			d.w.stopLocalTasks()
 			_ = sleepCtx(d.ctx, 500*time.Millisecond)
 		}
 	}
