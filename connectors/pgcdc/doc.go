@@ -1,0 +1,80 @@
+// Package pgcdc provides a PostgreSQL change-data-capture source
+// connector: it reads row changes from PostgreSQL's logical replication
+// stream (the built-in pgoutput plugin, through github.com/jackc/pglogrepl)
+// and writes one record per inserted, updated or deleted row to a topic
+// per table, in the shape of Debezium's PostgreSQL connector, whose
+// setting names it uses:
+//
+//	connector.class=PostgresCdcSource        (or io.debezium.connector.postgresql.PostgresConnector)
+//	database.hostname=127.0.0.1              required
+//	database.port=5432
+//	database.user=postgres                   required; needs the REPLICATION attribute (or superuser)
+//	database.password=...
+//	database.dbname=test                     required
+//	database.sslmode=prefer                  disable | allow | prefer | require | verify-ca | verify-full
+//	topic.prefix=shop                        required; records of table s.t go to topic shop.s.t
+//	plugin.name=pgoutput                     the only decoder supported
+//	slot.name=eddy                           the replication slot, created when absent
+//	slot.drop.on.stop=false                  drop the slot when the task stops (for tests and demos)
+//	publication.name=eddy_publication        the publication, created when absent
+//	publication.autocreate.mode=all_tables   all_tables | filtered (FOR TABLE the tables the lists select) | disabled
+//	table.include.list=public.orders,...     regular expressions matched against schema.table; empty: every table
+//	table.exclude.list=...                   regular expressions of tables to leave out
+//	snapshot.mode=initial                    initial: read every selected table first; no_data (or never): changes only
+//	tombstones.on.delete=true                follow each delete with a record with a null value (for compaction)
+//	decimal.handling.mode=string             numeric columns as strings (exact) or double
+//	unavailable.value.placeholder=__debezium_unavailable_value   for unchanged TOASTed values in updates
+//	max.batch.size=2048                      the most records one poll returns
+//	poll.interval.ms=500                     how long a poll waits for a change when there is none
+//	status.update.interval.ms=10000          how often the position is reported to PostgreSQL when idle
+//
+// The database needs wal_level=logical (ALTER SYSTEM SET wal_level =
+// logical, then a restart). The connector runs a single task.
+//
+// # Records
+//
+// A record's key is the row's primary key as a map of column name to value
+// (nil for a table without a primary key); its value is Debezium's
+// envelope:
+//
+//	{"before": {...} | null, "after": {...} | null, "op": "c" | "u" | "d" | "r",
+//	 "source": {"version", "connector": "postgresql", "name": topic.prefix, "db", "schema", "table",
+//	            "txId", "lsn", "ts_ms": commit time, "snapshot": "true" | "last" | "false"},
+//	 "ts_ms": when the connector read the change}
+//
+// "r" marks rows read by the initial snapshot. An update's "before" holds
+// the old row only when the table has REPLICA IDENTITY FULL; a delete's
+// "before" holds the old row (FULL) or its key columns. With
+// tombstones.on.delete a delete is followed by a record with the same key
+// and a null value. Truncates are not captured (as Debezium by default).
+// Column values are JSON values: booleans, integers, floats (double,
+// real; NaN and infinities as strings), json/jsonb as parsed JSON, bytea as
+// bytes; everything else (numeric by default, text, dates and times,
+// uuid, arrays, ...) as PostgreSQL's text form. Each record's timestamp is
+// its transaction's commit time.
+//
+// # Offsets and restarts
+//
+// The source partition is {"server": topic.prefix}; the offset is
+// {"lsn": N, "txId": X, "lsn_commit": C, "event": E}: lsn is where
+// streaming resumes (the end of the last transaction whose records were
+// all handed over), and a record in the middle of a transaction also
+// names that transaction's commit LSN and how many of its changes are
+// done, so that a task resuming there skips them. The replication slot's
+// confirmed position (standby status updates) only ever moves to an offset
+// the worker has committed to its offsets topic, so PostgreSQL keeps every
+// change not yet safely in Kafka; a restarted task resumes at the stored
+// offset, repeating at most changes whose offsets were not committed (at
+// least once). When every record handed over is committed, the
+// position also moves past transactions that produced no records (other
+// tables), so an idle connector does not hold back WAL.
+//
+// The initial snapshot reads the selected tables in one REPEATABLE READ
+// transaction: from the snapshot the new slot exported, when the task
+// created the slot, so snapshot and stream meet exactly; otherwise (a slot
+// that already exists) from a fresh snapshot, and streaming then starts at
+// the slot's position, which may repeat changes the snapshot already shows.
+// A task stopped during the snapshot does it again when it restarts.
+//
+// Importing the package registers the connector.
+package pgcdc

@@ -1,0 +1,455 @@
+package pgcdc_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/eddy-streams/eddy/broker"
+	"github.com/eddy-streams/eddy/connectors"
+	"github.com/eddy-streams/eddy/connectors/pgcdc"
+)
+
+const pgURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+// pgConn connects to the local PostgreSQL, or skips the test when it is
+// absent or cannot do logical decoding.
+func pgConn(t *testing.T) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, pgURL)
+	if err != nil {
+		t.Skipf("PostgreSQL is not reachable at %s (%v); start it with `service postgresql start`, "+
+			"with trust auth for 127.0.0.1 and a database named test", pgURL, err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	var level string
+	if err := conn.QueryRow(ctx, "SHOW wal_level").Scan(&level); err != nil {
+		t.Fatal(err)
+	}
+	if level != "logical" {
+		t.Skipf("PostgreSQL has wal_level=%s; change data capture needs wal_level=logical: run "+
+			`psql -h 127.0.0.1 -U postgres -c "ALTER SYSTEM SET wal_level = logical" and restart PostgreSQL `+
+			"(pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql | head -1) main restart); .ci/run does this", level)
+	}
+	return conn
+}
+
+// fixture is a table with its own slot and publication, dropped at the end.
+type fixture struct {
+	conn              *pgx.Conn
+	table, slot, pub  string
+	prefix, topicName string
+}
+
+func newFixture(t *testing.T) *fixture {
+	conn := pgConn(t)
+	n := time.Now().UnixNano()
+	f := &fixture{conn: conn, table: fmt.Sprintf("cdc_%d", n), slot: fmt.Sprintf("eddy_test_%d", n),
+		pub: fmt.Sprintf("eddy_test_%d", n), prefix: "eddytest"}
+	f.topicName = f.prefix + ".public." + f.table
+	f.exec(t, "CREATE TABLE "+f.table+" (id INTEGER PRIMARY KEY, name TEXT, qty INTEGER, price NUMERIC(10,2), meta JSONB, ok BOOLEAN)")
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		for { // the walsender of a closed connection goes away shortly after
+			var active bool
+			err := conn.QueryRow(ctx, "SELECT active FROM pg_replication_slots WHERE slot_name = $1", f.slot).Scan(&active)
+			if err != nil || !active {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Errorf("slot %s still active", f.slot)
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		conn.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", f.slot)
+		conn.Exec(ctx, "DROP PUBLICATION IF EXISTS "+f.pub)
+		conn.Exec(ctx, "DROP TABLE IF EXISTS "+f.table)
+	})
+	return f
+}
+
+func (f *fixture) exec(t *testing.T, sql string, args ...any) {
+	t.Helper()
+	if _, err := f.conn.Exec(context.Background(), sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+func (f *fixture) props() map[string]string {
+	return map[string]string{
+		"connector.class": "PostgresCdcSource", "database.hostname": "127.0.0.1", "database.port": "5432",
+		"database.user": "postgres", "database.dbname": "test", "database.sslmode": "disable",
+		"topic.prefix": f.prefix, "slot.name": f.slot, "publication.name": f.pub,
+		"publication.autocreate.mode": "filtered", "table.include.list": `public\.` + f.table,
+		"poll.interval.ms": "100",
+	}
+}
+
+// confirmedLSN is the slot's confirmed_flush_lsn.
+func (f *fixture) confirmedLSN(t *testing.T) pglogrepl.LSN {
+	var s string
+	if err := f.conn.QueryRow(context.Background(), "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1",
+		f.slot).Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	lsn, err := pglogrepl.ParseLSN(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lsn
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func startBroker(t *testing.T) string {
+	t.Helper()
+	b, err := broker.Start(context.Background(), broker.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0",
+		GroupInitialRebalanceDelay: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b.Addr()
+}
+
+func startWorker(t *testing.T, addr string) *connectors.Worker {
+	t.Helper()
+	noSchemas := map[string]string{"schemas.enable": "false"}
+	w, err := connectors.NewWorker(context.Background(), connectors.WorkerConfig{
+		Brokers: []string{addr}, OffsetsPartitions: 1, OffsetFlushInterval: 100 * time.Millisecond,
+		KeyConverterProps: noSchemas, ValueConverterProps: noSchemas,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return w
+}
+
+// change is a record as read from the topic.
+type change struct {
+	key   map[string]any
+	value map[string]any // nil for a tombstone
+}
+
+func (c change) op() string {
+	if c.value == nil {
+		return "tombstone"
+	}
+	return c.value["op"].(string)
+}
+
+func (c change) id() any { return c.key["id"] }
+
+func (c change) String() string { return fmt.Sprintf("%s(%v)", c.op(), c.id()) }
+
+// reader consumes a topic from the start.
+type reader struct {
+	pc sarama.PartitionConsumer
+}
+
+func newReader(t *testing.T, addr, topic string) *reader {
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V2_8_0_0
+	c, err := sarama.NewConsumer([]string{addr}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	var pc sarama.PartitionConsumer
+	waitFor(t, 20*time.Second, "topic "+topic, func() bool {
+		pc, err = c.ConsumePartition(topic, 0, sarama.OffsetOldest)
+		return err == nil
+	})
+	t.Cleanup(func() { pc.Close() })
+	return &reader{pc: pc}
+}
+
+func (r *reader) next(t *testing.T, n int) []change {
+	t.Helper()
+	var out []change
+	timeout := time.After(20 * time.Second)
+	for len(out) < n {
+		select {
+		case m := <-r.pc.Messages():
+			var c change
+			if len(m.Key) > 0 {
+				if err := json.Unmarshal(m.Key, &c.key); err != nil {
+					t.Fatalf("key %q: %v", m.Key, err)
+				}
+			}
+			if m.Value != nil {
+				if err := json.Unmarshal(m.Value, &c.value); err != nil {
+					t.Fatalf("value %q: %v", m.Value, err)
+				}
+			}
+			out = append(out, c)
+		case <-timeout:
+			t.Fatalf("got %d records %v, want %d", len(out), out, n)
+		}
+	}
+	return out
+}
+
+func expectOps(t *testing.T, got []change, want ...string) {
+	t.Helper()
+	var s []string
+	for _, c := range got {
+		s = append(s, c.String())
+	}
+	if strings.Join(s, " ") != strings.Join(want, " ") {
+		t.Fatalf("records %v, want %v", s, want)
+	}
+}
+
+// A worker on an embedded broker snapshots a table, captures inserts,
+// updates and deletes in order with Debezium's envelopes, confirms to
+// PostgreSQL only what it committed, and after a restart resumes with the
+// changes made while it was down, without repeating any.
+func TestCaptureAcrossRestart(t *testing.T) {
+	f := newFixture(t)
+	f.exec(t, "INSERT INTO "+f.table+" VALUES (1, 'ann', 1, 9.99, '{\"tags\":[\"a\"],\"n\":2}', true), (2, 'bob', 2, NULL, NULL, false)")
+	addr := startBroker(t)
+	w := startWorker(t, addr)
+	if _, _, err := w.CreateConnector("cdc", f.props(), false); err != nil {
+		t.Fatal(err)
+	}
+	r := newReader(t, addr, f.topicName)
+
+	snap := r.next(t, 2)
+	expectOps(t, snap, "r(1)", "r(2)")
+	after := snap[0].value["after"].(map[string]any)
+	if after["name"] != "ann" || after["qty"] != 1.0 || after["price"] != "9.99" || after["ok"] != true ||
+		after["meta"].(map[string]any)["n"] != 2.0 || snap[0].value["before"] != nil {
+		t.Fatalf("snapshot row 1: %v", snap[0].value)
+	}
+	if s := snap[0].value["source"].(map[string]any); s["snapshot"] != "true" || s["table"] != f.table || s["schema"] != "public" ||
+		s["db"] != "test" || s["name"] != "eddytest" || s["connector"] != "postgresql" {
+		t.Fatalf("snapshot row 1 source: %v", s)
+	}
+	if s := snap[1].value["source"].(map[string]any); s["snapshot"] != "last" {
+		t.Fatalf("last snapshot row's source.snapshot = %v", s["snapshot"])
+	}
+
+	f.exec(t, "INSERT INTO "+f.table+" (id, name, qty) VALUES (3, 'cy', 3)")
+	f.exec(t, "UPDATE "+f.table+" SET qty = 10 WHERE id = 1")
+	f.exec(t, "DELETE FROM "+f.table+" WHERE id = 2")
+	f.exec(t, "BEGIN; INSERT INTO "+f.table+" (id, name) VALUES (4, 'dee'); UPDATE "+f.table+" SET name = 'di' WHERE id = 4; COMMIT")
+	got := r.next(t, 6)
+	expectOps(t, got, "c(3)", "u(1)", "d(2)", "tombstone(2)", "c(4)", "u(4)")
+	if v := got[1].value; v["before"] != nil || v["after"].(map[string]any)["qty"] != 10.0 || v["after"].(map[string]any)["name"] != "ann" {
+		t.Fatalf("update: %v", v)
+	}
+	if v := got[2].value; v["after"] != nil || v["before"].(map[string]any)["id"] != 2.0 || v["before"].(map[string]any)["name"] != nil {
+		t.Fatalf("delete: %v", v)
+	}
+	s4, s5 := got[4].value["source"].(map[string]any), got[5].value["source"].(map[string]any)
+	if s4["txId"] == nil || s4["txId"] != s5["txId"] || s4["snapshot"] != "false" || s4["lsn"].(float64) >= s5["lsn"].(float64) {
+		t.Fatalf("sources of one transaction: %v, %v", s4, s5)
+	}
+	if s3 := got[3-1].value["source"].(map[string]any); s3["txId"] == s4["txId"] {
+		t.Fatalf("two transactions with txId %v", s3["txId"])
+	}
+	if _, ok := got[0].value["ts_ms"].(float64); !ok {
+		t.Fatalf("no ts_ms: %v", got[0].value)
+	}
+
+	// The committed offset reaches PostgreSQL as the slot's confirmed position.
+	var committed int64
+	waitFor(t, 20*time.Second, "the committed offset confirmed to PostgreSQL", func() bool {
+		offs, err := w.Offsets("cdc")
+		if err != nil || len(offs) != 1 || offs[0].Partition["server"] != "eddytest" {
+			return false
+		}
+		committed, _ = offs[0].Offset["lsn"].(int64)
+		return committed > 0 && f.confirmedLSN(t) >= pglogrepl.LSN(committed)
+	})
+
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Changes while no worker runs stay in the slot.
+	f.exec(t, "INSERT INTO "+f.table+" (id, name) VALUES (5, 'eve')")
+	f.exec(t, "UPDATE "+f.table+" SET qty = 30 WHERE id = 3")
+	f.exec(t, "DELETE FROM "+f.table+" WHERE id = 1")
+
+	w = startWorker(t, addr)
+	got = r.next(t, 4)
+	expectOps(t, got, "c(5)", "u(3)", "d(1)", "tombstone(1)")
+	// A marker after them: nothing was repeated in between.
+	f.exec(t, "INSERT INTO "+f.table+" (id, name) VALUES (6, 'fay')")
+	expectOps(t, r.next(t, 1), "c(6)")
+}
+
+// taskOffsets is a TaskContext's committed offsets, set by the test.
+type taskOffsets struct {
+	mu  sync.Mutex
+	off map[string]any
+}
+
+func (o *taskOffsets) get(map[string]any) map[string]any {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.off
+}
+
+func (o *taskOffsets) set(m map[string]any) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.off = m
+}
+
+func startTask(t *testing.T, props map[string]string, offs *taskOffsets) *pgcdc.Task {
+	t.Helper()
+	cfg, err := pgcdc.Config.Parse(props)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := &pgcdc.Task{}
+	if err := task.Start(context.Background(), cfg, connectors.NewTaskContext("cdc", 0, offs.get)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { task.Stop() })
+	return task
+}
+
+func pollN(t *testing.T, task *pgcdc.Task, n int) []connectors.SourceRecord {
+	t.Helper()
+	var out []connectors.SourceRecord
+	waitFor(t, 20*time.Second, fmt.Sprintf("%d records", n), func() bool {
+		recs, err := task.Poll(context.Background())
+		if err != nil {
+			t.Logf("poll: %v", err)
+		}
+		if err != nil && !connectors.IsRetriable(err) {
+			t.Fatal(err)
+		}
+		out = append(out, recs...)
+		return len(out) >= n
+	})
+	return out
+}
+
+func ids(recs []connectors.SourceRecord) string {
+	var s []string
+	for _, r := range recs {
+		k, _ := r.Key.(map[string]any)
+		op := "tombstone"
+		if v, ok := r.Value.(map[string]any); ok {
+			op = v["op"].(string)
+		}
+		s = append(s, fmt.Sprintf("%s(%v)", op, k["id"]))
+	}
+	return strings.Join(s, " ")
+}
+
+// The slot's confirmed position does not move for records whose offsets
+// are not committed, and moves once they are. A task restarted at an
+// offset in the middle of a transaction skips the changes before it.
+func TestConfirmOnlyCommittedAndResumeMidTransaction(t *testing.T) {
+	f := newFixture(t)
+	props := f.props()
+	props["snapshot.mode"] = "no_data"
+	props["max.batch.size"] = "2"
+	props["status.update.interval.ms"] = "1"
+	offs := &taskOffsets{}
+	task := startTask(t, props, offs)
+	start := f.confirmedLSN(t)
+
+	f.exec(t, "BEGIN; INSERT INTO "+f.table+" (id) VALUES (1), (2), (3); COMMIT")
+	first := pollN(t, task, 2)
+	if got := ids(first); got != "c(1) c(2)" {
+		t.Fatalf("first poll: %s", got)
+	}
+	if first[1].SourceOffset["event"] != int64(2) || first[1].SourceOffset["lsn_commit"] == nil {
+		t.Fatalf("offset in the middle of a transaction: %v", first[1].SourceOffset)
+	}
+	// Polls send status updates (every poll, as status.update.interval.ms=1)
+	// but nothing is committed, so nothing is confirmed.
+	for range 5 {
+		if _, err := task.Poll(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := f.confirmedLSN(t); got != start {
+		t.Fatalf("confirmed_flush_lsn moved from %s to %s with nothing committed", start, got)
+	}
+	task.Stop()
+
+	// Restarted at the second record's offset, the task skips 1 and 2.
+	offs.set(first[1].SourceOffset)
+	task = startTask(t, props, offs)
+	f.exec(t, "INSERT INTO "+f.table+" (id) VALUES (4)")
+	rest := pollN(t, task, 2)
+	if got := ids(rest); got != "c(3) c(4)" {
+		t.Fatalf("after the restart: %s", got)
+	}
+	offs.set(rest[1].SourceOffset)
+	waitFor(t, 20*time.Second, "the committed offset confirmed", func() bool {
+		if _, err := task.Poll(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return f.confirmedLSN(t) > start
+	})
+}
+
+// Missing and bad settings are reported by name.
+func TestConfigErrors(t *testing.T) {
+	_, err := pgcdc.Config.Parse(map[string]string{"slot.name": "Bad-Slot", "snapshot.mode": "sometimes",
+		"table.include.list": "public.(", "topic.prefix": "a b"})
+	if err == nil {
+		t.Fatal("bad config accepted")
+	}
+	for _, want := range []string{`"database.hostname"`, `"database.user"`, `"database.dbname"`, "slot.name", "snapshot.mode",
+		"table.include.list", "topic.prefix"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %s: %v", want, err)
+		}
+	}
+	base := map[string]string{"database.hostname": "h", "database.user": "u", "database.dbname": "d", "topic.prefix": "p"}
+	for name, extra := range map[string]map[string]string{
+		"both lists":        {"table.include.list": "a", "table.exclude.list": "b"},
+		"filtered, no list": {"publication.autocreate.mode": "filtered"},
+	} {
+		props := map[string]string{}
+		for k, v := range base {
+			props[k] = v
+		}
+		for k, v := range extra {
+			props[k] = v
+		}
+		cfg, err := pgcdc.Config.Parse(props)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		task := &pgcdc.Task{}
+		if err := task.Start(context.Background(), cfg, connectors.NewTaskContext("cdc", 0, nil)); err == nil {
+			task.Stop()
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
