@@ -130,8 +130,14 @@ type App struct {
 }
 
 type runningTask struct {
-	mu      sync.Mutex // held while the task processes a batch or commits
+	id TaskID
+	mu sync.Mutex // held while the task processes a batch or commits
+	// t is nil until the task's goroutine has opened it (restored its
+	// stores); it is set under mu.
 	t       *task
+	// streamTime is the stream time committed with the task's offsets, for
+	// the task when it opens.
+	streamTime time.Time
 	offsets map[topicPartition]int64 // next offset to commit
 	dirty   bool
 
@@ -308,7 +314,9 @@ func (a *App) Run(ctx context.Context) error {
 	// Close the tasks: their stores were committed by the last Cleanup.
 	a.mu.Lock()
 	for id, rt := range a.tasks {
-		rt.t.close()
+		if rt.t != nil {
+			rt.t.close()
+		}
 		delete(a.tasks, id)
 	}
 	a.mu.Unlock()
@@ -491,10 +499,10 @@ func (e appEnv) partitions(topic string) (int32, error) {
 	return n, nil
 }
 
-func (e appEnv) openStore(t *task, spec *storeSpec) (*state.Store, error) {
+func (e appEnv) openStore(ctx context.Context, t *task, spec *storeSpec) (*state.Store, error) {
 	a := e.a
 	topic := changelogRef(spec.name).resolve(a.cfg.ApplicationID)
-	return state.OpenStore(context.Background(), state.StoreOptions{
+	return state.OpenStore(ctx, state.StoreOptions{
 		Dir:       filepath.Join(a.cfg.StateDir, a.cfg.ApplicationID, t.id.String(), spec.name),
 		InMemory:  a.cfg.InMemoryStores,
 		Topic:     topic,
@@ -527,10 +535,10 @@ type handler struct {
 	loop   sync.WaitGroup
 }
 
-// Setup opens the tasks of the new assignment (restoring their stores),
-// closes those that moved away, and starts a goroutine per task that
-// processes the records its claims buffer. Tasks kept from the previous
-// generation keep their open stores.
+// Setup closes the tasks that moved away and starts a goroutine per task of
+// the new assignment, which opens the task if it is new here (restoring its
+// stores), then processes the records its claims buffer. Tasks kept from
+// the previous generation keep their open stores.
 func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 	a := h.a
 	h.stop = make(chan struct{})
@@ -539,7 +547,9 @@ func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 	defer a.mu.Unlock()
 	for id, rt := range a.tasks {
 		if _, keep := want[id]; !keep {
-			rt.t.close()
+			if rt.t != nil {
+				rt.t.close()
+			}
 			delete(a.tasks, id)
 		}
 	}
@@ -570,17 +580,16 @@ func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 		a.log.Warn("streams: cannot read the stream time committed with the offsets; new tasks start without one (records late before may be accepted)",
 			"app", a.cfg.ApplicationID, "err", err)
 	}
+	// The tasks' goroutines open them: restoring stores here would hold up
+	// the group (a rebalance waits for every member's Setup).
 	for _, id := range fresh {
-		t, err := newTask(id, a.top.subs[id.SubTopology], appEnv{a})
-		if err != nil {
-			a.err = err
-			h.cancel()
-			return err
-		}
+		rt := &runningTask{id: id, offsets: map[topicPartition]int64{}}
 		for _, tp := range want[id] {
-			t.observe(times[tp])
+			if ts := times[tp]; ts.After(rt.streamTime) {
+				rt.streamTime = ts
+			}
 		}
-		a.tasks[id] = &runningTask{t: t, offsets: map[topicPartition]int64{}}
+		a.tasks[id] = rt
 	}
 	for _, id := range ids {
 		rt := a.tasks[id]
@@ -602,7 +611,7 @@ func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 		}
 		for _, tp := range tps {
 			ref := a.refs[tp.topic]
-			q := &partitionQueue{tp: tp, ref: ref, src: rt.t.sources[ref], next: -1, start: -1}
+			q := &partitionQueue{tp: tp, ref: ref, next: -1, start: -1}
 			in.parts = append(in.parts, q)
 			in.byTP[tp] = q
 		}
@@ -620,11 +629,18 @@ func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 // lock (a commit waits for at most that many).
 const batchRecords = 256
 
-// runTask is a task's goroutine in one generation: it processes the
-// records of in, smallest timestamp first, until in.stop is closed.
+// runTask is a task's goroutine in one generation: it opens the task if it
+// is not open yet, then processes the records of in, smallest timestamp
+// first, until in.stop is closed.
 func (h *handler) runTask(rt *runningTask, in *taskInput) {
 	defer close(in.done)
 	a := h.a
+	if rt.t == nil && !h.openTask(rt, in) {
+		return
+	}
+	for _, q := range in.parts {
+		q.src = rt.t.sources[q.ref]
+	}
 	idle := a.cfg.MaxTaskIdle
 	high := a.cfg.BufferedRecordsPerPartition
 	low := high / 2
@@ -703,6 +719,40 @@ func (h *handler) runTask(rt *runningTask, in *taskInput) {
 	}
 }
 
+// openTask opens rt's task, restoring its stores; closing in.stop cancels
+// the restoration (the next generation that has the task here starts it
+// again). It reports whether the task is open.
+func (h *handler) openTask(rt *runningTask, in *taskInput) bool {
+	a := h.a
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opened := make(chan struct{})
+	defer close(opened)
+	go func() {
+		select {
+		case <-in.stop:
+			cancel()
+		case <-opened:
+		}
+	}()
+	t, err := newTask(ctx, rt.id, a.top.subs[rt.id.SubTopology], appEnv{a})
+	if err != nil {
+		select {
+		case <-in.stop:
+			a.log.Info("streams: task restoration interrupted by a rebalance", "app", a.cfg.ApplicationID, "task", rt.id.String(), "err", err)
+		default:
+			a.fail(err)
+			h.cancel()
+		}
+		return false
+	}
+	t.observe(rt.streamTime)
+	rt.mu.Lock()
+	rt.t = t
+	rt.mu.Unlock()
+	return true
+}
+
 func (h *handler) commitLoop(sess sarama.ConsumerGroupSession) {
 	defer h.loop.Done()
 	a := h.a
@@ -735,7 +785,10 @@ func (a *App) punctuateAll(now time.Time) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, rt := range a.tasks {
-		if len(rt.t.puncts) == 0 {
+		rt.mu.Lock()
+		open := rt.t != nil && len(rt.t.puncts) > 0
+		rt.mu.Unlock()
+		if !open {
 			continue
 		}
 		rt.mu.Lock()

@@ -76,7 +76,11 @@
 // co-partitioned inputs together and tasks with the instance that already
 // has their stores open). Before a task processes anything its stores are
 // restored from their changelogs, from the local checkpoint when there is
-// one.
+// one. Restoration runs in the task's own goroutine after the rebalance has
+// completed, so a long one holds up neither the group nor the instance's
+// other tasks; a rebalance in the middle of it cancels it, and the task
+// restores again (from its checkpoint, or in full) wherever it is assigned
+// next.
 //
 // Each input partition of a task has a buffer (Config.BufferedRecordsPerPartition
 // records, Kafka's buffered.records.per.partition; fetching the partition

@@ -70,7 +70,7 @@ func newLocalEngine(top *Topology, cfg testhook.Config) (*localEngine, error) {
 		e.globals[spec.topic] = gs
 	}
 	for _, st := range top.subs {
-		t, err := newTask(TaskID{SubTopology: st.ID}, st, e)
+		t, err := newTask(context.Background(), TaskID{SubTopology: st.ID}, st, e)
 		if err != nil {
 			e.Close()
 			return nil, err
@@ -104,8 +104,8 @@ func (e *localEngine) produce(topic string, partition int32, key, value []byte, 
 
 func (e *localEngine) partitions(string) (int32, error) { return 1, nil }
 
-func (e *localEngine) openStore(t *task, spec *storeSpec) (*state.Store, error) {
-	return state.OpenStore(context.Background(), state.StoreOptions{InMemory: true, NoCache: true, Logger: e.log})
+func (e *localEngine) openStore(ctx context.Context, t *task, spec *storeSpec) (*state.Store, error) {
+	return state.OpenStore(ctx, state.StoreOptions{InMemory: true, NoCache: true, Logger: e.log})
 }
 
 func (e *localEngine) deserializationError(t *task, r *rawRecord, err error) error {

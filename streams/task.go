@@ -1,6 +1,7 @@
 package streams
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -34,7 +35,9 @@ type taskEnv interface {
 	// produce sends a record; partition -1 means DefaultPartition of key.
 	produce(topic string, partition int32, key, value []byte, ts time.Time, headers []Header) error
 	partitions(topic string) (int32, error)
-	openStore(t *task, spec *storeSpec) (*state.Store, error)
+	// openStore opens (and restores) a store of t; ctx cancels a
+	// restoration.
+	openStore(ctx context.Context, t *task, spec *storeSpec) (*state.Store, error)
 	// deserializationError decides what happens to a record that cannot be
 	// decoded: nil skips it, an error stops the task.
 	deserializationError(t *task, r *rawRecord, err error) error
@@ -80,8 +83,9 @@ type taskStore struct {
 	savedSeen int64
 }
 
-// newTask opens the task's stores and instantiates its nodes.
-func newTask(id TaskID, sub *SubTopology, env taskEnv) (*task, error) {
+// newTask opens the task's stores, restoring them (ctx cancels that), and
+// instantiates its nodes.
+func newTask(ctx context.Context, id TaskID, sub *SubTopology, env taskEnv) (*task, error) {
 	t := &task{
 		id: id, sub: sub, env: env,
 		outs:    map[int]any{},
@@ -91,7 +95,7 @@ func newTask(id TaskID, sub *SubTopology, env taskEnv) (*task, error) {
 		m:       env.metrics().forTask(id),
 	}
 	for _, spec := range sub.stores {
-		st, err := env.openStore(t, spec)
+		st, err := env.openStore(ctx, t, spec)
 		if err != nil {
 			t.close()
 			return nil, fmt.Errorf("streams: task %s: open store %s: %w", id, spec.name, err)
