@@ -134,12 +134,12 @@ type runningTask struct {
 	mu sync.Mutex // held while the task processes a batch or commits
 	// t is nil until the task's goroutine has opened it (restored its
 	// stores); it is set under mu.
-	t       *task
+	t *task
 	// streamTime is the stream time committed with the task's offsets, for
 	// the task when it opens.
 	streamTime time.Time
-	offsets map[topicPartition]int64 // next offset to commit
-	dirty   bool
+	offsets    map[topicPartition]int64 // next offset to commit
+	dirty      bool
 
 	// The input of the current generation (replaced by every Setup).
 	in *taskInput
