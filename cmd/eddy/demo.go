@@ -22,13 +22,14 @@ import (
 	"github.com/eddy-streams/eddy/connectors"
 	_ "github.com/eddy-streams/eddy/connectors/datagen" // registers DatagenSource
 	_ "github.com/eddy-streams/eddy/connectors/file"    // registers FileStreamSink
+	"github.com/eddy-streams/eddy/console"
 	"github.com/eddy-streams/eddy/streams"
 )
 
 // The demo wires Eddy's pieces together in one process: the embedded
 // broker, a connector worker running the datagen source and the file sink,
 // and a streams app joining and counting in windows (demo_topology.go).
-// The web console joins it when it lands: see "Web console" in runDemo.
+// The web console is served beside the metrics and the connector REST API.
 
 type demoOptions struct {
 	dataDir  string        // "" means a temporary directory, removed at exit
@@ -170,20 +171,26 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 	if err != nil {
 		return fmt.Errorf("--http: %w", err)
 	}
+	httpURL := "http://" + ln.Addr().String()
+	// The web console reads the broker like any Kafka client and the
+	// connectors through the REST API this same server answers at /.
+	cons, err := console.New(console.Config{Brokers: []string{b.Addr()}, ConnectURL: httpURL, Logger: o.logger})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer cons.Close()
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", b.MetricsHandler())
+	mux.Handle("/console/", http.StripPrefix("/console", cons))
 	mux.Handle("/", w.Handler())
-	// Web console: mount it on mux here (e.g. under /console/, with the
-	// connector REST API staying at /), and print its URL first in the list
-	// below. Everything it needs is in scope: b, w, adm, and the app and
-	// stats once they start.
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
-	httpURL := "http://" + ln.Addr().String()
 
 	fmt.Fprintf(out, "Eddy demo: real-time page-view analytics, every piece in this process\n\n")
 	fmt.Fprintf(out, "  broker        %s   (any Kafka client, e.g. kcat -b %s -C -t %s)\n", b.Addr(), b.Addr(), demoTopRegionTopic)
+	fmt.Fprintf(out, "  web console   %s/console/   (topics, messages, lag, connectors, the streams topology)\n", httpURL)
 	fmt.Fprintf(out, "  metrics       %s/metrics\n", httpURL)
 	fmt.Fprintf(out, "  connect REST  %s/connectors   (e.g. curl '%s/connectors?expand=status')\n", httpURL, httpURL)
 	fmt.Fprintf(out, "  results file  %s   (tail -f it)\n", resultsPath)

@@ -178,6 +178,17 @@ func TestDemoRunsForAWhileAndSummarises(t *testing.T) {
 		if body := httpGet(t, m[1]+"/connectors"); body != `["pageviews","results-sink","users"]` {
 			t.Errorf("GET /connectors = %s", body)
 		}
+		// The console, under /console/, sees the demo's topics and, through
+		// the REST API beside it, its connectors.
+		if body := httpGet(t, m[1]+"/console/"); !strings.Contains(body, "<html") {
+			t.Errorf("GET /console/ is not the console's page:\n%.300s", body)
+		}
+		if body := httpGet(t, m[1]+"/console/api/topics"); !strings.Contains(body, `"`+demoPageViewsTopic+`"`) {
+			t.Errorf("the console's topics lack %s:\n%.500s", demoPageViewsTopic, body)
+		}
+		if body := httpGet(t, m[1]+"/console/api/connectors"); !strings.Contains(body, `"results-sink"`) {
+			t.Errorf("the console's connectors lack results-sink:\n%.500s", body)
+		}
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("demo: %v\n%s\nstderr:\n%s", err, out.String(), stderr.String())
