@@ -303,8 +303,10 @@ func (t *Topology) Describe() string {
 		}
 		sb.WriteString("\n")
 	}
-	for _, g := range t.globals {
-		fmt.Fprintf(&sb, "   Global store: %s (will not generate tasks)\n    Source: %s (topics: [%s])\n\n", g.name, g.source, g.topic)
+	for i, g := range t.globals {
+		fmt.Fprintf(&sb, "   Sub-topology: %d for global store (will not generate tasks)\n", len(t.subs)+i)
+		fmt.Fprintf(&sb, "    Source: %s (topics: [%s])\n      --> %s\n", g.source, g.topic, g.proc)
+		fmt.Fprintf(&sb, "    Processor: %s (stores: [%s])\n      --> none\n      <-- %s\n\n", g.proc, g.name, g.source)
 	}
 	var rep, chg []string
 	for _, r := range t.repartitions {

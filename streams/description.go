@@ -9,7 +9,9 @@ type TopologyDescription struct {
 }
 
 // SubtopologyDescription is one sub-topology: its nodes in the order they
-// were added (sources first within each chain).
+// were added (sources first within each chain). Global tables come last,
+// each as a sub-topology of a source and the processor that writes its
+// store; they generate no tasks.
 type SubtopologyDescription struct {
 	ID    int               `json:"id"`
 	Nodes []NodeDescription `json:"nodes"`
@@ -73,6 +75,15 @@ func (t *Topology) description(app string) TopologyDescription {
 			sd.Nodes = append(sd.Nodes, nd)
 		}
 		d.Subtopologies = append(d.Subtopologies, sd)
+	}
+	// A global table is a sub-topology of its own that generates no
+	// tasks, as in Kafka Streams: its source and the processor that keeps
+	// its store.
+	for i, g := range t.globals {
+		d.Subtopologies = append(d.Subtopologies, SubtopologyDescription{ID: len(t.subs) + i, Nodes: []NodeDescription{
+			{Name: g.source, Type: NodeSource, Topics: []string{g.topic}, Stores: []string{}, Successors: []string{g.proc}},
+			{Name: g.proc, Type: NodeProcessor, Topics: []string{}, Stores: []string{g.name}, Successors: []string{}},
+		}})
 	}
 	return d
 }

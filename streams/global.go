@@ -36,6 +36,7 @@ type globalSpec struct {
 	name   string // store name
 	topic  string // source topic
 	source string // source node name, for Describe
+	proc   string // the processor that writes the store, for Describe
 	open   func(b state.Backend) any
 }
 
@@ -49,15 +50,18 @@ func GlobalTableFrom[K, V any](b *Builder, topic string, c Consumed[K, V], m Mat
 	if m.Values != nil {
 		values = m.Values
 	}
-	srcName := b.nameOr(c.Name, "KSTREAM-SOURCE")
 	storeName := m.Name
 	if storeName == "" {
 		storeName = b.newName(topic + "-STATE-STORE")
 	}
-	if b.names[srcName] {
-		b.fail("two nodes named %q", srcName)
+	srcName := b.nameOr(c.Name, "KSTREAM-SOURCE")
+	procName := b.newName("KTABLE-SOURCE")
+	for _, n := range []string{srcName, procName} {
+		if b.names[n] {
+			b.fail("two nodes named %q", n)
+		}
+		b.names[n] = true
 	}
-	b.names[srcName] = true
 	for _, g := range b.globals {
 		if g.topic == topic {
 			b.fail("topic %q is read by two global tables", topic)
@@ -66,7 +70,7 @@ func GlobalTableFrom[K, V any](b *Builder, topic string, c Consumed[K, V], m Mat
 	if _, dup := b.stores[storeName]; dup {
 		b.fail("two stores named %q", storeName)
 	}
-	spec := &globalSpec{name: storeName, topic: topic, source: srcName, open: func(be state.Backend) any {
+	spec := &globalSpec{name: storeName, topic: topic, source: srcName, proc: procName, open: func(be state.Backend) any {
 		return state.NewKeyValueStore(be, keys, values)
 	}}
 	b.globals = append(b.globals, spec)

@@ -42,9 +42,20 @@ func orderRegions(t *testing.T) *streams.Topology {
 
 func TestGlobalTableJoinsDriver(t *testing.T) {
 	top := orderRegions(t)
-	if d := top.Describe(); !strings.Contains(d, "Global store: customers-global (will not generate tasks)") ||
-		!strings.Contains(d, "(stores: [customers-global])") {
+	// The global table is a sub-topology of its own, after the others.
+	if d := top.Describe(); !strings.Contains(d, `   Sub-topology: 1 for global store (will not generate tasks)
+    Source: KSTREAM-SOURCE-0000000000 (topics: [customers])
+      --> KTABLE-SOURCE-0000000001
+    Processor: KTABLE-SOURCE-0000000001 (stores: [customers-global])
+      --> none
+      <-- KSTREAM-SOURCE-0000000000
+`) || !strings.Contains(d, "Processor: KSTREAM-JOIN-0000000003 (stores: [customers-global])") {
 		t.Errorf("Describe:\n%s", d)
+	}
+	desc := top.Description()
+	if n := len(desc.Subtopologies); n != 2 || desc.Subtopologies[1].ID != 1 || len(desc.Subtopologies[1].Nodes) != 2 ||
+		desc.Subtopologies[1].Nodes[1].Stores[0] != "customers-global" {
+		t.Errorf("Description: %+v", desc)
 	}
 	d, err := streamstest.New(top, streamstest.Config{})
 	if err != nil {
