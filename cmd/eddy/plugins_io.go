@@ -4,4 +4,5 @@ package main
 // and NATS, made available to `eddy connect`.
 import (
 	_ "github.com/eddy-streams/eddy/connectors/pgcdc"
+	_ "github.com/eddy-streams/eddy/connectors/redis"
 )
