@@ -555,6 +555,9 @@ func (w *Worker) applyConfigRecordLocked(key string, value []byte) bool {
 			w.startTask(cr, t)
 		}
 		return false
+	case strings.HasPrefix(key, loggerRecordPrefix):
+		w.applyLoggerRecord(strings.TrimPrefix(key, loggerRecordPrefix), value, w.knownLoggersLocked())
+		return false
 	case strings.HasPrefix(key, "target-state-"):
 		cr, ok := w.connectors[strings.TrimPrefix(key, "target-state-")]
 		var v struct {

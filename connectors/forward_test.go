@@ -46,7 +46,8 @@ func startRESTWorker(t *testing.T, addr, id string) *restWorker {
 
 // In distributed mode, changes sent to a worker that is not the leader go
 // to the leader, which orders them: of two creations of one name sent to
-// the two workers at once, exactly one succeeds.
+// the two workers at once, exactly one succeeds. Log levels set with
+// scope=cluster reach every worker.
 func TestRESTForwardsToLeader(t *testing.T) {
 	addr := startBroker(t)
 	w1, w2 := startRESTWorker(t, addr, "w1"), startRESTWorker(t, addr, "w2")
@@ -90,6 +91,21 @@ func TestRESTForwardsToLeader(t *testing.T) {
 		if !(codes[0] == 201 && codes[1] == 409 || codes[0] == 409 && codes[1] == 201) {
 			t.Fatalf("two creations of %s answered %v, want one 201 and one 409", name, codes)
 		}
+	}
+
+	// A level set with scope=cluster reaches every worker through the
+	// configs topic, and a worker that starts later reads it too.
+	expect(t, "PUT", w1.url+"/admin/loggers/eddy.connect.connector?scope=cluster", `{"level":"DEBUG"}`, 204)
+	waitFor(t, 10*time.Second, "DEBUG on w2", func() bool {
+		l, err := w2.w.Logger("eddy.connect.connector.gen")
+		return err == nil && l.Level == "DEBUG"
+	})
+	w3 := startWorker(t, addr, func(c *connectors.WorkerConfig) { c.GroupID, c.WorkerID = "forwarding", "w3" })
+	if l, err := w3.Logger("eddy.connect.connector.gen"); err != nil || l.Level != "DEBUG" {
+		t.Fatalf("w3's level: %+v, %v", l, err)
+	}
+	if l, _ := w3.Logger("eddy.connect.runtime"); l.Level == "DEBUG" {
+		t.Fatalf("a sibling logger changed too: %+v", l)
 	}
 }
 

@@ -2,6 +2,8 @@ package connectors
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -21,6 +23,8 @@ import (
 //
 // Setting a logger sets its descendants too (PUT
 // /admin/loggers/eddy.connect sets every one of them), as Kafka does.
+// With ?scope=cluster (KIP-976) the level goes through the configs topic
+// to every worker of the cluster, and to workers that start later.
 // Levels are Kafka's (log4j) names mapped onto slog's: TRACE (debug-4),
 // DEBUG, INFO, WARN, ERROR, FATAL (error+4) and OFF. A level set here
 // overrides the level of WorkerConfig.Logger's handler, for this worker.
@@ -179,11 +183,35 @@ type LoggerLevel struct {
 // knownLoggers are the loggers of this worker: the runtime and one per
 // connector.
 func (w *Worker) knownLoggers() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.knownLoggersLocked()
+}
+
+// knownLoggersLocked is knownLoggers. REQUIRES: w.mu.
+func (w *Worker) knownLoggersLocked() []string {
 	names := []string{LoggerRuntime}
-	for _, c := range w.Connectors() {
+	for _, c := range sortedKeys(w.connectors) {
 		names = append(names, connectorLogger(c))
 	}
 	return names
+}
+
+// loggerRecordPrefix keys a cluster-wide level in the configs topic
+// (KIP-976's key), followed by the logger name.
+const loggerRecordPrefix = "logger-cluster-"
+
+// applyLoggerRecord applies a level read from the configs topic.
+func (w *Worker) applyLoggerRecord(name string, value []byte, known []string) {
+	var v struct {
+		Level string `json:"level"`
+	}
+	if value == nil || json.Unmarshal(value, &v) != nil {
+		return
+	}
+	if lv, ok := parseLevel(v.Level); ok && name != "" {
+		w.logs.setLevel(name, lv, known)
+	}
 }
 
 // Loggers returns the level of every logger of the worker, and of those
@@ -243,6 +271,28 @@ func (w *Worker) SetLoggerLevel(name, level string) ([]string, error) {
 	return w.logs.setLevel(name, lv, w.knownLoggers()), nil
 }
 
+// SetClusterLoggerLevel sets a logger's level on every worker of the
+// cluster (PUT /admin/loggers/{name}?scope=cluster, KIP-976): the level is
+// written to the configs topic, which every worker of the group follows
+// and which workers read when they start. In standalone mode it applies
+// here at once (and again after a restart).
+func (w *Worker) SetClusterLoggerLevel(name, level string) error {
+	if _, ok := parseLevel(strings.TrimSpace(level)); !ok {
+		return newAPIError(ErrBadConfig, "Invalid log level '%s'.", level)
+	}
+	if strings.TrimSpace(name) == "" {
+		return newAPIError(ErrBadConfig, "Logger name is required")
+	}
+	value := mustJSON(map[string]string{"level": strings.ToUpper(strings.TrimSpace(level))})
+	if err := write(w.producer, w.cfg.ConfigTopic, loggerRecordPrefix+name, value); err != nil {
+		return fmt.Errorf("writing the level of %s to %s: %w", name, w.cfg.ConfigTopic, err)
+	}
+	if w.dist == nil {
+		w.applyLoggerRecord(name, value, w.knownLoggers())
+	}
+	return nil
+}
+
 func (w *Worker) getLoggers(rw http.ResponseWriter, r *http.Request) {
 	writeJSON(rw, http.StatusOK, w.Loggers())
 }
@@ -266,16 +316,7 @@ func (w *Worker) putLogger(rw http.ResponseWriter, r *http.Request) {
 	switch scope := r.URL.Query().Get("scope"); strings.ToLower(scope) {
 	case "", "worker":
 	case "cluster":
-		if w.dist != nil {
-			reply(rw, 0, nil, badRequest("scope=cluster is not supported in distributed mode yet: set the level on each worker"))
-			return
-		}
-		// Standalone: this worker is the cluster.
-		if _, err := w.SetLoggerLevel(r.PathValue("name"), body.Level); err != nil {
-			reply(rw, 0, nil, err)
-			return
-		}
-		rw.WriteHeader(http.StatusNoContent)
+		reply(rw, http.StatusNoContent, nil, w.SetClusterLoggerLevel(r.PathValue("name"), body.Level))
 		return
 	default:
 		reply(rw, 0, nil, badRequest("Invalid scope '%s'; must be 'worker' or 'cluster'", scope))

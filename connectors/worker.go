@@ -444,6 +444,8 @@ func (w *Worker) restoreConfigs(ctx context.Context) (map[string]map[string]stri
 			if json.Unmarshal(value, &v) == nil && v.Properties != nil {
 				configs[name] = v.Properties
 			}
+		case strings.HasPrefix(k, loggerRecordPrefix):
+			w.applyLoggerRecord(strings.TrimPrefix(k, loggerRecordPrefix), value, nil)
 		case strings.HasPrefix(k, "target-state-"):
 			name := strings.TrimPrefix(k, "target-state-")
 			var v struct {
