@@ -31,7 +31,13 @@ const (
 	MetricOffsetCommits        = "eddy_connect_offset_commits_total"
 	MetricTaskFailures         = "eddy_connect_task_failures_total"
 	MetricTasks                = "eddy_connect_tasks"
+	MetricPollDuration         = "eddy_connect_source_poll_duration_seconds"
+	MetricPutDuration          = "eddy_connect_sink_put_duration_seconds"
+	MetricCommitDuration       = "eddy_connect_offset_commit_duration_seconds"
 )
+
+// durationBuckets span 100µs to about 26s.
+var durationBuckets = prometheus.ExponentialBuckets(0.0001, 4, 10)
 
 type workerMetrics struct {
 	reg        *prometheus.Registry
@@ -42,6 +48,7 @@ type workerMetrics struct {
 	errs, skipped, retries         *prometheus.CounterVec
 	dlq, dlqFailures, taskFailures *prometheus.CounterVec
 	commits                        *prometheus.CounterVec
+	pollTime, putTime, commitTime  *prometheus.HistogramVec
 }
 
 // taskMetrics are one task's series, resolved once when the task starts.
@@ -51,6 +58,8 @@ type taskMetrics struct {
 	dlq, dlqFailures           prometheus.Counter
 	commitsOK, commitsFailed   prometheus.Counter
 	failures                   prometheus.Counter
+	pollTime, putTime          prometheus.Observer
+	commitTime                 prometheus.Observer
 }
 
 func newWorkerMetrics(w *Worker, external prometheus.Registerer) (*workerMetrics, error) {
@@ -85,8 +94,17 @@ func newWorkerMetrics(w *Worker, external prometheus.Registerer) (*workerMetrics
 			"Offset commits of a task, by result: a source task's offsets written to the offsets topic, a sink task's flush and consumer group commit (Kafka: offset-commit-completion-total, offset-commit-skip-total).",
 			"result"),
 	}
+	histogram := func(name, help string) *prometheus.HistogramVec {
+		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: durationBuckets}, labels)
+	}
+	m.pollTime = histogram(MetricPollDuration,
+		"Time a source task's poll took, for polls that returned records (Kafka: poll-batch-avg-time-ms, poll-batch-max-time-ms).")
+	m.putTime = histogram(MetricPutDuration,
+		"Time a sink task's put took for one batch, retries included (Kafka: put-batch-avg-time-ms, put-batch-max-time-ms).")
+	m.commitTime = histogram(MetricCommitDuration,
+		"Time an offset commit took: writing a source task's offsets, or a sink task's flush and group commit (Kafka: offset-commit-avg-time-ms).")
 	m.collectors = []prometheus.Collector{m.polled, m.written, m.read, m.put, m.errs, m.skipped, m.retries,
-		m.dlq, m.dlqFailures, m.taskFailures, m.commits, &taskStateCollector{w: w}}
+		m.dlq, m.dlqFailures, m.taskFailures, m.commits, m.pollTime, m.putTime, m.commitTime, &taskStateCollector{w: w}}
 	for _, c := range m.collectors {
 		m.reg.MustRegister(c)
 	}
@@ -125,16 +143,21 @@ func (m *workerMetrics) task(connector string, task int, typ Type) *taskMetrics 
 		return prometheus.NewCounter(prometheus.CounterOpts{Name: "unregistered"})
 	}
 	src, sink := nowhere, nowhere
+	discard := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "unregistered"})
+	pollTime, putTime := prometheus.Observer(discard), prometheus.Observer(discard)
 	if typ == TypeSource {
 		src = func(v *prometheus.CounterVec) prometheus.Counter { return v.With(l) }
+		pollTime = m.pollTime.With(l)
 	} else {
 		sink = func(v *prometheus.CounterVec) prometheus.Counter { return v.With(l) }
+		putTime = m.putTime.With(l)
 	}
 	return &taskMetrics{
 		polled: src(m.polled), written: src(m.written), read: sink(m.read), put: sink(m.put),
 		errs: m.errs.With(l), skipped: m.skipped.With(l), retries: m.retries.With(l),
 		dlq: sink(m.dlq), dlqFailures: sink(m.dlqFailures), failures: m.taskFailures.With(l),
 		commitsOK: commit("success"), commitsFailed: commit("failure"),
+		pollTime: pollTime, putTime: putTime, commitTime: m.commitTime.With(l),
 	}
 }
 
@@ -143,6 +166,9 @@ func (m *workerMetrics) forget(connector string) {
 	l := prometheus.Labels{"connector": connector}
 	for _, v := range []*prometheus.CounterVec{m.polled, m.written, m.read, m.put, m.errs, m.skipped,
 		m.retries, m.dlq, m.dlqFailures, m.taskFailures, m.commits} {
+		v.DeletePartialMatch(l)
+	}
+	for _, v := range []*prometheus.HistogramVec{m.pollTime, m.putTime, m.commitTime} {
 		v.DeletePartialMatch(l)
 	}
 }

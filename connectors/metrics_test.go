@@ -36,7 +36,8 @@ func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
 }
 
 // value returns the value of the series of family name whose labels
-// include want (name, value pairs); -1 when there is none.
+// include want (name, value pairs), a histogram's sample count; -1 when
+// there is none.
 func value(fams map[string]*dto.MetricFamily, name string, want ...string) float64 {
 	f := fams[name]
 	if f == nil {
@@ -58,6 +59,8 @@ next:
 			return m.Counter.GetValue()
 		case m.Gauge != nil:
 			return m.Gauge.GetValue()
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount())
 		}
 	}
 	return -1
@@ -112,6 +115,17 @@ func TestWorkerMetrics(t *testing.T) {
 	}
 	if got := value(fams, connectors.MetricOffsetCommits, "connector", "src", "result", "failure"); got != 0 {
 		t.Errorf("failed source offset commits = %v", got)
+	}
+	for _, c := range []struct{ name, connector string }{
+		{connectors.MetricPollDuration, "src"}, {connectors.MetricPutDuration, "sink"},
+		{connectors.MetricCommitDuration, "src"}, {connectors.MetricCommitDuration, "sink"},
+	} {
+		if got := value(fams, c.name, "connector", c.connector); got < 1 {
+			t.Errorf("%s{connector=%q} has %v observations, want some", c.name, c.connector, got)
+		}
+	}
+	if got := value(fams, connectors.MetricPutDuration, "connector", "src"); got != -1 {
+		t.Errorf("a source task has a put duration series")
 	}
 	if got := value(fams, connectors.MetricTasks, "connector", "sink", "state", connectors.StateRunning); got != 1 {
 		t.Errorf("%s{connector=sink,state=RUNNING} = %v, want 1", connectors.MetricTasks, got)

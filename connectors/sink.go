@@ -223,7 +223,11 @@ func (s *sinkRunner) process(sess sarama.ConsumerGroupSession, batch []*sarama.C
 		}
 	}
 	if len(recs) > 0 {
+		start := time.Now()
 		err := s.eh.retryTask(ctx, stageTask, func() error { return s.task.Put(ctx, recs) })
+		if err == nil {
+			s.t.m.putTime.Observe(time.Since(start).Seconds())
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil // rebalance or stop during retries: redelivered later
@@ -287,6 +291,8 @@ func (s *sinkRunner) flushLocked(ctx context.Context, sess sarama.ConsumerGroupS
 	if len(s.pending) == 0 {
 		return nil
 	}
+	start := time.Now()
+	defer func() { s.t.m.commitTime.Observe(time.Since(start).Seconds()) }()
 	if err := s.eh.retryTask(ctx, "TASK_FLUSH", func() error { return s.task.Flush(ctx) }); err != nil {
 		if ctx.Err() != nil {
 			return nil

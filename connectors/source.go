@@ -46,6 +46,8 @@ func (w *Worker) runSource(ctx context.Context, cr *connectorRun, t *taskRun, pr
 		if len(pending) == 0 {
 			return nil
 		}
+		start := time.Now()
+		defer func() { t.m.commitTime.Observe(time.Since(start).Seconds()) }()
 		if err := w.commitSourceOffsets(cr.name, pending); err != nil {
 			t.m.commitsFailed.Inc()
 			return err
@@ -92,11 +94,15 @@ func (w *Worker) runSource(ctx context.Context, cr *connectorRun, t *taskRun, pr
 			continue
 		}
 		var recs []SourceRecord
+		pollStart := time.Now()
 		err := eh.retryTask(ctx, stageTaskPoll, func() error {
 			var err error
 			recs, err = task.Poll(ctx)
 			return err
 		})
+		if err == nil && len(recs) > 0 {
+			t.m.pollTime.Observe(time.Since(pollStart).Seconds())
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
