@@ -1,0 +1,256 @@
+package mqtt_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/eddy-streams/eddy/broker"
+	"github.com/eddy-streams/eddy/connectors"
+	"github.com/eddy-streams/eddy/connectors/mqtt"
+)
+
+const mqttURI = "tcp://127.0.0.1:1883"
+
+// mqttClient connects a test client to the local Mosquitto or skips the
+// test; base is a topic prefix of the test's own.
+func mqttClient(t *testing.T) (paho.Client, string) {
+	t.Helper()
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:1883", 2*time.Second); err != nil {
+		t.Skipf("no MQTT broker at %s (%v); start one with `mosquitto -d`", mqttURI, err)
+	} else {
+		c.Close()
+	}
+	n := time.Now().UnixNano()
+	opts := paho.NewClientOptions().AddBroker(mqttURI).SetClientID(fmt.Sprintf("eddytest-%d", n)).SetOrderMatters(true)
+	c := paho.NewClient(opts)
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connecting to %s: %v", mqttURI, tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	return c, fmt.Sprintf("eddytest/%d", n)
+}
+
+func publish(t *testing.T, c paho.Client, topic, payload string) {
+	t.Helper()
+	if tok := c.Publish(topic, 1, false, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publishing to %s: %v", topic, tok.Error())
+	}
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func startBroker(t *testing.T) string {
+	t.Helper()
+	b, err := broker.Start(context.Background(), broker.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0",
+		GroupInitialRebalanceDelay: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b.Addr()
+}
+
+func startWorker(t *testing.T, addr string) *connectors.Worker {
+	t.Helper()
+	w, err := connectors.NewWorker(context.Background(), connectors.WorkerConfig{
+		Brokers: []string{addr}, OffsetsPartitions: 1, OffsetFlushInterval: 100 * time.Millisecond,
+		KeyConverter: connectors.StringConverterClass, ValueConverter: connectors.StringConverterClass,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return w
+}
+
+// running waits until every task of the connector runs (for the source:
+// it has subscribed).
+func running(t *testing.T, w *connectors.Worker, name string) {
+	t.Helper()
+	waitFor(t, 20*time.Second, name+" running", func() bool {
+		st, err := w.Status(name)
+		if err != nil || len(st.Tasks) == 0 {
+			return false
+		}
+		for _, ts := range st.Tasks {
+			if ts.State != connectors.StateRunning {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func saramaConfig() *sarama.Config {
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V2_8_0_0
+	cfg.Producer.Return.Successes = true
+	return cfg
+}
+
+type record struct{ key, value, mqttTopic string }
+
+func reader(t *testing.T, addr, topic string) func(n int) []record {
+	c, err := sarama.NewConsumer([]string{addr}, saramaConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	var pc sarama.PartitionConsumer
+	waitFor(t, 20*time.Second, "topic "+topic, func() bool {
+		pc, err = c.ConsumePartition(topic, 0, sarama.OffsetOldest)
+		return err == nil
+	})
+	t.Cleanup(func() { pc.Close() })
+	return func(n int) []record {
+		t.Helper()
+		var out []record
+		timeout := time.After(20 * time.Second)
+		for len(out) < n {
+			select {
+			case m := <-pc.Messages():
+				r := record{key: string(m.Key), value: string(m.Value)}
+				for _, h := range m.Headers {
+					if string(h.Key) == "mqtt.topic" {
+						r.mqttTopic = string(h.Value)
+					}
+				}
+				out = append(out, r)
+			case <-timeout:
+				t.Fatalf("got %d records %v, want %d", len(out), out, n)
+			}
+		}
+		return out
+	}
+}
+
+func expect(t *testing.T, got []record, want ...string) {
+	t.Helper()
+	var s []string
+	for _, r := range got {
+		if r.mqttTopic != r.key {
+			t.Errorf("record %+v: the mqtt.topic header is not the key", r)
+		}
+		s = append(s, r.key+"="+r.value)
+	}
+	if strings.Join(s, " ") != strings.Join(want, " ") {
+		t.Fatalf("records %v, want %v", s, want)
+	}
+}
+
+// Messages on subscribed filters arrive in order, keyed by MQTT topic;
+// with a persistent session, messages published while the worker is down
+// arrive after its restart.
+func TestSourceAcrossRestart(t *testing.T) {
+	c, base := mqttClient(t)
+	addr := startBroker(t)
+	w := startWorker(t, addr)
+	topic := strings.ReplaceAll(base, "/", "-")
+	clientID := strings.ReplaceAll(base, "/", "-") + "-source"
+	t.Cleanup(func() { // end the persistent session
+		opts := paho.NewClientOptions().AddBroker(mqttURI).SetClientID(clientID).SetCleanSession(true)
+		cc := paho.NewClient(opts)
+		if tok := cc.Connect(); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
+			cc.Disconnect(100)
+		}
+	})
+	if _, _, err := w.CreateConnector("mqtt-in", map[string]string{"connector.class": "MqttSource", "mqtt.server.uri": mqttURI,
+		"mqtt.topics": base + "/a/#," + base + "/b", "kafka.topic": topic, "mqtt.qos": "1",
+		"mqtt.clean.session.enabled": "false", "mqtt.client.id": clientID}, false); err != nil {
+		t.Fatal(err)
+	}
+	running(t, w, "mqtt-in")
+	publish(t, c, base+"/a/1", "one")
+	publish(t, c, base+"/c", "not subscribed")
+	publish(t, c, base+"/b", "two")
+	publish(t, c, base+"/a/2", "three")
+	next := reader(t, addr, topic)
+	expect(t, next(3), base+"/a/1=one", base+"/b=two", base+"/a/2=three")
+
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, c, base+"/b", "while down")
+	startWorker(t, addr)
+	expect(t, next(1), base+"/b=while down")
+	publish(t, c, base+"/a/3", "after") // a marker: nothing came twice before it
+	expect(t, next(1), base+"/a/3=after")
+}
+
+// Records are published to the configured topic, or to the one their
+// mqtt.topic header names.
+func TestSink(t *testing.T) {
+	c, base := mqttClient(t)
+	got := make(chan paho.Message, 10)
+	if tok := c.Subscribe(base+"/#", 1, func(_ paho.Client, m paho.Message) { got <- m }); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	addr := startBroker(t)
+	w := startWorker(t, addr)
+	topic := strings.ReplaceAll(base, "/", "-") + "-out"
+	if _, _, err := w.CreateConnector("mqtt-out", map[string]string{"connector.class": "MqttSink", "topics": topic,
+		"mqtt.server.uri": mqttURI, "mqtt.topic": base + "/from/${topic}"}, false); err != nil {
+		t.Fatal(err)
+	}
+	p, err := sarama.NewSyncProducer([]string{addr}, saramaConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for _, m := range []*sarama.ProducerMessage{
+		{Topic: topic, Value: sarama.StringEncoder("hello")},
+		{Topic: topic, Value: sarama.StringEncoder("elsewhere"),
+			Headers: []sarama.RecordHeader{{Key: []byte("mqtt.topic"), Value: []byte(base + "/other")}}},
+		{Topic: topic, Value: sarama.StringEncoder("bye")},
+	} {
+		if _, _, err := p.SendMessage(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var s []string
+	timeout := time.After(20 * time.Second)
+	for len(s) < 3 {
+		select {
+		case m := <-got:
+			s = append(s, m.Topic()+"="+string(m.Payload()))
+		case <-timeout:
+			t.Fatalf("received %v", s)
+		}
+	}
+	want := []string{base + "/from/" + topic + "=hello", base + "/other=elsewhere", base + "/from/" + topic + "=bye"}
+	if strings.Join(s, " ") != strings.Join(want, " ") {
+		t.Fatalf("received %v, want %v", s, want)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	_, err := mqtt.SourceConfig.Parse(map[string]string{"mqtt.server.uri": "http://x:1", "mqtt.topics": "a/#/b", "mqtt.qos": "3"})
+	for _, want := range []string{"mqtt.server.uri", "mqtt.topics", `"kafka.topic"`, "mqtt.qos"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("source config error does not mention %s: %v", want, err)
+		}
+	}
+	_, err = mqtt.SinkConfig.Parse(map[string]string{"mqtt.server.uri": mqttURI, "mqtt.topic": "a/+"})
+	if err == nil || !strings.Contains(err.Error(), "mqtt.topic") {
+		t.Errorf("sink config error: %v", err)
+	}
+}
