@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -192,4 +193,146 @@ func TestAppWindowsSurviveRestarts(t *testing.T) {
 	check("clicks-per-minute", streams.TimeWindowedSerde[string](state.String{}, time.Minute), wantMinutes)
 	check("clicks-per-session", streams.SessionWindowedSerde[string](state.String{}), wantSessions)
 	t.Logf("%d clicks, %d minute windows, %d sessions", len(msgs), len(wantMinutes), len(wantSessions))
+}
+
+// An outer stream-stream join survives the same two restarts: every pair
+// within the window comes out once, and every record that joined nothing
+// comes out once, alone, after its window closed, although the windows of
+// many of them span a restart.
+func TestAppOuterJoinSurvivesRestarts(t *testing.T) {
+	addr := startBroker(t)
+	const partitions, n, keys = 2, 1500, 10
+	createTopics(t, addr, partitions, "left", "right", "joined")
+	const window = 50 * time.Millisecond
+	type rec struct {
+		left bool
+		key  string
+		id   int
+		ts   time.Time
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	recs := make([]rec, n)
+	for i := range recs {
+		// 7ms apart: no pair is exactly at the window's edge.
+		recs[i] = rec{left: rng.IntN(2) == 0, key: fmt.Sprintf("k%d", rng.IntN(keys)), id: i, ts: base.Add(time.Duration(i) * 7 * time.Millisecond)}
+	}
+	want := map[string]int{}
+	joined := map[int]bool{}
+	for i, a := range recs {
+		if !a.left {
+			continue
+		}
+		for _, b := range recs[max(0, i-10):min(n, i+11)] {
+			if !b.left && b.key == a.key && a.ts.Sub(b.ts).Abs() <= window {
+				want[fmt.Sprintf("%s:L%d+R%d", a.key, a.id, b.id)]++
+				joined[a.id], joined[b.id] = true, true
+			}
+		}
+	}
+	for _, r := range recs {
+		if joined[r.id] {
+			continue
+		}
+		if r.left {
+			want[fmt.Sprintf("%s:L%d+none", r.key, r.id)]++
+		} else {
+			want[fmt.Sprintf("%s:none+R%d", r.key, r.id)]++
+		}
+	}
+	send := func(rs []rec) {
+		t.Helper()
+		var left, right []kv
+		var tsL, tsR []time.Time
+		for _, r := range rs {
+			if r.left {
+				left = append(left, kv{[]byte(r.key), []byte(fmt.Sprint("L", r.id))})
+				tsL = append(tsL, r.ts)
+			} else {
+				right = append(right, kv{[]byte(r.key), []byte(fmt.Sprint("R", r.id))})
+				tsR = append(tsR, r.ts)
+			}
+		}
+		produceAt(t, addr, "left", left, tsL)
+		produceAt(t, addr, "right", right, tsR)
+	}
+	b := streams.NewBuilder()
+	l := streams.From(b, "left", streams.Consumed[string, string]{})
+	r := streams.From(b, "right", streams.Consumed[string, string]{})
+	streams.OuterJoinStreams(l, r, func(a string, okA bool, b string, okB bool) string {
+		if !okA {
+			a = "none"
+		}
+		if !okB {
+			b = "none"
+		}
+		return a + "+" + b
+	}, streams.JoinWindows{Before: window, After: window}, streams.StreamJoined[string, string, string]{Name: "j"}).
+		To("joined", streams.Produced[string, string]{})
+	top, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	await := func(app *streams.App, n int) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for app.Processed() < int64(n) {
+			if time.Now().After(deadline) {
+				t.Fatalf("processed %d of %d records", app.Processed(), n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	cfg := func(dir string, inMemory bool) streams.Config {
+		return streams.Config{ApplicationID: "join-restarts", Brokers: []string{addr}, StateDir: dir, InMemoryStores: inMemory}
+	}
+	dirA := t.TempDir()
+	third := n / 3
+	send(recs[:third])
+	a, stopA := runApp(t, top, cfg(dirA, false))
+	await(a, third)
+	stopA()
+	send(recs[third : 2*third])
+	bApp, stopB := runApp(t, top, cfg(t.TempDir(), true))
+	await(bApp, third)
+	stopB()
+	// Records a second later on both topics and every partition close every
+	// window; they stay open themselves and are left out of the check.
+	var flush []rec
+	for p := range int32(partitions) {
+		for i := 0; ; i++ {
+			k := fmt.Sprintf("flush-%d", i)
+			if streams.DefaultPartition([]byte(k), partitions) == p {
+				at := recs[n-1].ts.Add(time.Second)
+				flush = append(flush, rec{left: true, key: k, id: -1, ts: at}, rec{left: false, key: k, id: -2, ts: at})
+				break
+			}
+		}
+	}
+	send(append(recs[2*third:], flush...))
+	c3, stopC := runApp(t, top, cfg(dirA, false))
+	await(c3, n-2*third+len(flush))
+	stopC()
+	for i, app := range []*streams.App{a, bApp, c3} {
+		if late := app.LateRecordsDropped(); late != 0 {
+			t.Errorf("instance %d dropped %d late records", i+1, late)
+		}
+	}
+	got := map[string]int{}
+	for _, m := range consumeToEnd(t, addr, "joined") {
+		if strings.HasPrefix(string(m.Key), "flush-") {
+			continue
+		}
+		got[string(m.Key)+":"+string(m.Value)]++
+	}
+	for k, c := range want {
+		if got[k] != c {
+			t.Errorf("%s: %d times, want %d", k, got[k], c)
+		}
+	}
+	for k, c := range got {
+		if want[k] == 0 {
+			t.Errorf("%s: %d times, want none", k, c)
+		}
+	}
+	t.Logf("%d records, %d outputs", n, len(want))
 }
