@@ -21,7 +21,8 @@ import (
 
 // The broker benchmark: Eddy's broker against franz-go's kfake, in memory
 // and with its data directory and an fsync per batch, under the same
-// franz-go load, all in this process.
+// franz-go load from this process, each broker in a child process of its
+// own (brokerproc.go).
 
 func init() {
 	register(benchmark{
@@ -33,8 +34,13 @@ func init() {
 
 const brokerHelp = `Usage: go run ./benchmarks broker [flags]
 
-Runs Eddy's broker and franz-go's fake broker kfake side by side in this one
-process, under the same franz-go (kgo) load, and prints a markdown report.
+Runs Eddy's broker and franz-go's fake broker kfake side by side, each in a
+child process of its own (this binary again, as "broker-server"), under the
+same franz-go (kgo) load from this process, and prints a markdown report.
+Separate processes keep the brokers' heaps from pacing the client's garbage
+collection: kfake in memory holds every record in its heap, which in one
+shared process made collections rare for everyone. -in-process runs the
+brokers inside this process instead.
 
 Systems:
   eddy        Eddy's broker (broker.Start) on a fresh data directory; an
@@ -62,9 +68,9 @@ Columns:
   MB/s          record value bytes per second, 10^6 bytes (headers and
                 protocol overhead not counted)
   rec/s         records per second
-  CPU s         user+system CPU seconds of this whole process during the
-                phase (getrusage). Broker and client share the process and
-                the machine's cores, so this is broker + client together.
+  CPU s         user+system CPU seconds of this process (getrusage) plus
+                the broker's process (/proc/PID/stat) during the phase:
+                broker + client together, on the machine's shared cores.
   p50/p99/max   end-to-end latency percentiles in milliseconds
   sent rec/s    the rate the pacer actually achieved
 
@@ -165,6 +171,7 @@ type brokerOpts struct {
 	baseline    bool
 	warmup      bool
 	cpuprofile  string
+	inProcess   bool
 	verbose     bool
 	args        []string
 }
@@ -184,7 +191,8 @@ func parseBrokerFlags(args []string, stdout io.Writer) (brokerOpts, error) {
 	cases := fs.String("cases", "", "comma-separated cases to run (default all: 1KiB-p1,1KiB-p8,100B-p1,100B-p8,e2e-1KiB-p1,e2e-1KiB-p8)")
 	fs.BoolVar(&o.warmup, "warmup", true, "before the measured runs, run the first throughput case once per system, unmeasured (warms the Go heap and the page cache; on a fresh VM the first touch of memory is slow)")
 	fs.BoolVar(&o.baseline, "baseline", true, "measure loopback TCP and fsynced disk bandwidth first (about 2 s)")
-	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the cases (not the baselines) to this file; combine with -systems eddy to profile Eddy alone")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the cases (not the baselines) to this file; implies -in-process; combine with -systems eddy to profile Eddy alone")
+	fs.BoolVar(&o.inProcess, "in-process", false, "run the brokers inside this process, beside the load, instead of each in a child process of its own")
 	fs.BoolVar(&o.verbose, "v", false, "pass the brokers' info logs to stderr (warnings and errors always are)")
 	quick := fs.Bool("quick", false, "smoke test: -runs 1 -duration 300ms -e2e-duration 1s -baseline=false -warmup=false, unless those flags are given")
 	if err := parseFlags(fs, args, brokerHelp); err != nil {
@@ -192,6 +200,9 @@ func parseBrokerFlags(args []string, stdout io.Writer) (brokerOpts, error) {
 	}
 	o.args = args
 	o.e2eWarmup = 500 * time.Millisecond
+	if o.cpuprofile != "" {
+		o.inProcess = true // the profile needs the brokers' goroutines in this process
+	}
 	if *quick {
 		set := explicitFlags(fs)
 		if !set["runs"] {
@@ -398,7 +409,11 @@ func runBrokerCase(ctx context.Context, o brokerOpts, c brokerCase, s brokerSyst
 	)
 	pprof.Do(ctx, pprof.Labels("role", "broker", "system", s.name, "who", s.name+"-broker"), func(ctx context.Context) {
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		addr, stop, err = s.start(sctx, dir, stderr, o.verbose)
+		if o.inProcess {
+			addr, stop, err = s.start(sctx, dir, stderr, o.verbose)
+		} else {
+			addr, stop, err = startBrokerProcess(sctx, s, dir, stderr, o.verbose)
+		}
 		cancel()
 	})
 	if err != nil {
@@ -464,7 +479,11 @@ func writeBrokerReport(w io.Writer, o brokerOpts, head []string, cells map[strin
 	}
 	p("")
 	p("Every figure is the median over %d run(s), systems interleaved. CPU s is the user+system CPU time of the", o.runs)
-	p("whole process (getrusage): broker and franz-go client share this process and the machine's %d cores.", runtime.NumCPU())
+	if o.inProcess {
+		p("whole process (getrusage): broker and franz-go client share this process and the machine's %d cores.", runtime.NumCPU())
+	} else {
+		p("franz-go client's process and the broker's own process together, on the machine's %d shared cores.", runtime.NumCPU())
+	}
 	load := fmt.Sprintf("produce for %v", o.duration)
 	if o.records > 0 {
 		load = fmt.Sprintf("produce %d records", o.records)

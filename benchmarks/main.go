@@ -24,6 +24,13 @@ import (
 )
 
 func main() {
+	if child, err := brokerServerChild(); child {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "benchmarks: broker process:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -66,7 +73,7 @@ func printUsage(w io.Writer) {
 	fmt.Fprint(w, `Usage: go run ./benchmarks NAME [flags]
 
 Eddy's benchmark harness. Each benchmark runs Eddy and its peers side by side
-in one process, on this machine, under the same load; it prints progress to
+in one run, on this machine, under the same load; it prints progress to
 stderr and a markdown report to stdout whose last line is a single ratio line
 "NAME: eddy/PEER metric=X.XX ...". See benchmarks/README.md for the figures.
 
