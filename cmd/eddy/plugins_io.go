@@ -4,6 +4,7 @@ package main
 // and NATS, made available to `eddy connect`.
 import (
 	_ "github.com/eddy-streams/eddy/connectors/mqtt"
+	_ "github.com/eddy-streams/eddy/connectors/nats"
 	_ "github.com/eddy-streams/eddy/connectors/pgcdc"
 	_ "github.com/eddy-streams/eddy/connectors/redis"
 )
