@@ -67,6 +67,9 @@ func idlePlugins() *connectors.Plugins {
 // starts on the second) and the others keep running, never restarted;
 // when it leaves they come back.
 func TestCooperativeRebalance(t *testing.T) {
+	idle.mu.Lock()
+	idle.starts, idle.running, idle.overlap = map[int]int{}, map[int]int{}, false
+	idle.mu.Unlock()
 	addr := startBroker(t)
 	group := func(id string) func(*connectors.WorkerConfig) {
 		return func(c *connectors.WorkerConfig) { c.GroupID, c.WorkerID, c.Plugins = "coop", id, idlePlugins() }

@@ -160,8 +160,9 @@ func (d *distributed) run() {
 			}
 		}()
 		err := d.group.Consume(sctx, []string{d.w.cfg.ConfigTopic}, d)
+		rejoining := sctx.Err() != nil // we ended the session to rejoin (or are stopping)
 		cancel()
-		if err != nil && d.ctx.Err() == nil {
+		if err != nil && !rejoining && d.ctx.Err() == nil {
 			// Out of the group (the coordinator is unreachable, the join
 			// failed): the others may be given our tasks, so stop them.
 			d.w.logger.Warn("group session ended; stopping this worker's tasks until it rejoins",
