@@ -415,6 +415,25 @@ func TestConfirmOnlyCommittedAndResumeMidTransaction(t *testing.T) {
 		}
 		return f.confirmedLSN(t) > start
 	})
+
+	// With everything committed, changes to tables the task does not
+	// capture move the confirmed position too, so WAL is not held back.
+	other := f.table + "_other"
+	f.exec(t, "CREATE TABLE "+other+" (id INTEGER)")
+	t.Cleanup(func() { f.conn.Exec(context.Background(), "DROP TABLE IF EXISTS "+other) })
+	f.exec(t, "INSERT INTO "+other+" VALUES (1)")
+	var s string
+	if err := f.conn.QueryRow(context.Background(), "SELECT pg_current_wal_lsn()::text").Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := pglogrepl.ParseLSN(s)
+	waitFor(t, 20*time.Second, "the position confirmed past "+s, func() bool {
+		recs, err := task.Poll(context.Background())
+		if err != nil || len(recs) > 0 {
+			t.Fatalf("poll: %v records, %v", len(recs), err)
+		}
+		return f.confirmedLSN(t) >= after
+	})
 }
 
 // Missing and bad settings are reported by name.

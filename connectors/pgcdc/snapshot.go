@@ -137,7 +137,9 @@ func (t *Task) pollSnapshot(ctx context.Context) ([]connectors.SourceRecord, err
 	}
 	t.logger.Info("snapshot done", "tables", len(snap.tables))
 	t.snap = nil
-	t.lastReturned = done
+	// Poll notes the offset of the last record as the position to stream
+	// from; without records (empty tables) streaming starts at the slot's
+	// position, which is the snapshot's.
 	return out, nil
 }
 

@@ -410,8 +410,10 @@ func (t *Task) sendStatus(ctx context.Context) error {
 	if target == t.confirmed && !t.replyRequested && time.Since(t.lastStatus) < interval {
 		return nil
 	}
+	// The reply (a keepalive with the position decoding has reached)
+	// lets an idle task confirm past changes to tables it does not capture.
 	err := pglogrepl.SendStandbyStatusUpdate(ctx, t.repl, pglogrepl.StandbyStatusUpdate{
-		WALWritePosition: target, WALFlushPosition: target, WALApplyPosition: target})
+		WALWritePosition: target, WALFlushPosition: target, WALApplyPosition: target, ReplyRequested: true})
 	if err != nil {
 		return fmt.Errorf("pgcdc: sending standby status update: %w", err)
 	}
