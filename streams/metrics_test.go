@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/eddy-streams/eddy/streams"
+	"github.com/eddy-streams/eddy/streams/internal/testapps"
 )
 
 // scrape fetches url and parses it with the Prometheus text parser.
@@ -191,4 +192,23 @@ func TestAppMetrics(t *testing.T) {
 	awaitMetrics(t, url, "the restored suppression buffer", func(f map[string]*dto.MetricFamily) bool {
 		return sample(f, streams.MetricRestoredRecords, buffer) >= 1 && sample(f, streams.MetricSuppressionBufferRecords, buffer) == 1
 	})
+}
+
+// Apps of different ids share a registry; instances of one id share their
+// series; a registry holding a different metric of one of the names makes
+// NewApp fail with a clear error.
+func TestAppMetricsRegistration(t *testing.T) {
+	top := testapps.WordCount()
+	reg := prometheus.NewRegistry()
+	for _, id := range []string{"one", "two", "two"} {
+		if _, err := streams.NewApp(top, streams.Config{ApplicationID: id, Brokers: []string{"127.0.0.1:1"}, Registerer: reg}); err != nil {
+			t.Fatalf("NewApp %s: %v", id, err)
+		}
+	}
+	clash := prometheus.NewRegistry()
+	clash.MustRegister(prometheus.NewGauge(prometheus.GaugeOpts{Name: streams.MetricCommits, Help: "something else"}))
+	_, err := streams.NewApp(top, streams.Config{ApplicationID: "three", Brokers: []string{"127.0.0.1:1"}, Registerer: clash})
+	if err == nil || !strings.Contains(err.Error(), "register the metrics of three") {
+		t.Fatalf("NewApp with a clashing registry: %v", err)
+	}
 }
