@@ -254,3 +254,59 @@ func TestConfigErrors(t *testing.T) {
 		t.Errorf("sink config error: %v", err)
 	}
 }
+
+// A message whose record was never acknowledged by Kafka (no Ack before
+// the task stopped) is delivered again to the next task of the persistent
+// session; one that was acknowledged is not.
+func TestUnacknowledgedMessageRedelivered(t *testing.T) {
+	c, base := mqttClient(t)
+	clientID := strings.ReplaceAll(base, "/", "-") + "-redeliver"
+	t.Cleanup(func() {
+		cc := paho.NewClient(paho.NewClientOptions().AddBroker(mqttURI).SetClientID(clientID).SetCleanSession(true))
+		if tok := cc.Connect(); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
+			cc.Disconnect(100)
+		}
+	})
+	cfg, err := mqtt.SourceConfig.Parse(map[string]string{"mqtt.server.uri": mqttURI, "mqtt.topics": base + "/#",
+		"kafka.topic": "t", "mqtt.clean.session.enabled": "false", "mqtt.client.id": clientID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := func() *mqtt.SourceTask {
+		task := &mqtt.SourceTask{}
+		if err := task.Start(context.Background(), cfg, connectors.NewTaskContext("redeliver", 0, nil)); err != nil {
+			t.Fatal(err)
+		}
+		return task
+	}
+	poll := func(task *mqtt.SourceTask) []connectors.SourceRecord {
+		var recs []connectors.SourceRecord
+		waitFor(t, 20*time.Second, "a message", func() bool {
+			r, err := task.Poll(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs = append(recs, r...)
+			return len(recs) > 0
+		})
+		return recs
+	}
+	task := start()
+	publish(t, c, base+"/x", "acked")
+	task.Ack(poll(task))
+	publish(t, c, base+"/x", "not acked")
+	if recs := poll(task); len(recs) != 1 || string(recs[0].Value.([]byte)) != "not acked" {
+		t.Fatalf("records %v", recs)
+	}
+	task.Stop() // before Ack: as if the worker died before Kafka had the record
+
+	task = start()
+	defer task.Stop()
+	recs := poll(task)
+	if len(recs) != 1 || string(recs[0].Value.([]byte)) != "not acked" {
+		t.Fatalf("after the restart: %v", recs)
+	}
+	if dup, _ := recs[0].Header("mqtt.duplicate"); string(dup) != "true" {
+		t.Errorf("mqtt.duplicate = %s on a redelivered message", dup)
+	}
+}
