@@ -563,3 +563,39 @@ func TestNoChangeLostAcrossSIGKILL(t *testing.T) {
 	}
 	t.Logf("%d inserts, all captured; %d delivered twice around the crash", total, dups)
 }
+
+// With REPLICA IDENTITY FULL an update carries the old row in "before";
+// a changed primary key becomes a delete of the old key (with its
+// tombstone) and a create of the new one, as in Debezium. Columns come
+// as JSON values by type.
+func TestReplicaIdentityFullAndKeyChange(t *testing.T) {
+	f := newFixture(t)
+	f.exec(t, "ALTER TABLE "+f.table+" REPLICA IDENTITY FULL")
+	props := f.props()
+	props["snapshot.mode"] = "no_data"
+	task := startTask(t, props, &taskOffsets{})
+	f.exec(t, "INSERT INTO "+f.table+` VALUES (1, 'ann', 2, 12.50, '{"a":[1,2.5]}', true)`)
+	f.exec(t, "UPDATE "+f.table+" SET name = 'anne' WHERE id = 1")
+	f.exec(t, "UPDATE "+f.table+" SET id = 2 WHERE id = 1")
+	recs := pollN(t, task, 5)
+	if got := ids(recs); got != "c(1) u(1) d(1) tombstone(1) c(2)" {
+		t.Fatalf("records %s", got)
+	}
+	ins := recs[0].Value.(map[string]any)["after"].(map[string]any)
+	want := map[string]any{"id": int64(1), "name": "ann", "qty": int64(2), "price": "12.50",
+		"meta": map[string]any{"a": []any{int64(1), 2.5}}, "ok": true}
+	if fmt.Sprint(ins) != fmt.Sprint(want) {
+		t.Errorf("inserted row %v, want %v", ins, want)
+	}
+	upd := recs[1].Value.(map[string]any)
+	if upd["before"].(map[string]any)["name"] != "ann" || upd["after"].(map[string]any)["name"] != "anne" {
+		t.Errorf("update %v", upd)
+	}
+	del := recs[2].Value.(map[string]any)
+	if del["before"].(map[string]any)["name"] != "anne" || del["after"] != nil || recs[3].Value != nil {
+		t.Errorf("delete %v, tombstone %v", del, recs[3].Value)
+	}
+	if k := recs[4].Key.(map[string]any); k["id"] != int64(2) {
+		t.Errorf("new key %v", k)
+	}
+}
