@@ -76,5 +76,10 @@
 // the slot's position, which may repeat changes the snapshot already shows.
 // A task stopped during the snapshot does it again when it restarts.
 //
+// A replication connection that fails (or that PostgreSQL closes after
+// wal_sender_timeout, as it does while the connector is paused and not
+// polling) is opened again by the next poll, streaming from the last
+// record handed over; the failed poll is retried with backoff.
+//
 // Importing the package registers the connector.
 package pgcdc
