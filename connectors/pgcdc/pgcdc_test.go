@@ -599,3 +599,34 @@ func TestReplicaIdentityFullAndKeyChange(t *testing.T) {
 		t.Errorf("new key %v", k)
 	}
 }
+
+// A replication connection that PostgreSQL ends is opened again by the
+// next polls, which continue after the last record handed over.
+func TestReconnectsAfterConnectionLoss(t *testing.T) {
+	f := newFixture(t)
+	props := f.props()
+	props["snapshot.mode"] = "no_data"
+	task := startTask(t, props, &taskOffsets{})
+	f.exec(t, "INSERT INTO "+f.table+" (id) VALUES (1)")
+	if got := ids(pollN(t, task, 1)); got != "c(1)" {
+		t.Fatalf("records %s", got)
+	}
+	f.exec(t, "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1", f.slot)
+	f.exec(t, "INSERT INTO "+f.table+" (id) VALUES (2)")
+	var got []connectors.SourceRecord
+	retried := false
+	waitFor(t, 20*time.Second, "the record after the connection loss", func() bool {
+		recs, err := task.Poll(context.Background())
+		if err != nil {
+			if !connectors.IsRetriable(err) {
+				t.Fatal(err)
+			}
+			retried = true
+		}
+		got = append(got, recs...)
+		return len(got) > 0
+	})
+	if ids(got) != "c(2)" || !retried {
+		t.Fatalf("after the connection loss: %s (a failed poll seen: %v)", ids(got), retried)
+	}
+}
