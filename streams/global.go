@@ -24,8 +24,10 @@ import (
 // The topic is the store's changelog: a global store has no changelog topic
 // of its own, and its records are stored as they are in the topic (so the
 // table's serdes must be the ones the topic was written with). A record
-// with a nil value deletes its key. The store is rebuilt from the topic
-// whenever an app starts (no checkpoint).
+// with a nil value deletes its key. A LevelDB global store that was closed
+// cleanly resumes from a checkpoint of the offsets it had applied; after a
+// crash, and always in memory (Config.InMemoryStores), it is rebuilt from
+// the whole topic.
 type GlobalTable[K, V any] struct {
 	b    *Builder
 	spec *globalSpec
@@ -145,7 +147,14 @@ type globalStore struct {
 	spec  *globalSpec
 	store *state.Store
 	typed any
-	mu    sync.Mutex // serializes writes from the partitions' goroutines
+	// ckpt is the checkpoint file of a LevelDB store ("" in memory).
+	ckpt string
+	// after is, per partition of the topic, the offset of the last record
+	// the store holds (-1: none), from the checkpoint found at open.
+	after map[int32]int64
+
+	mu      sync.Mutex // serializes writes from the partitions' goroutines; guards applied
+	applied map[int32]int64
 }
 
 // apply writes a record of the global topic to the store.
@@ -159,12 +168,52 @@ func (g *globalStore) apply(key, value []byte) error {
 	return b.Put(key, value)
 }
 
-// openGlobal opens the store of spec: in memory, or in a LevelDB directory
-// emptied first (it is rebuilt from the topic).
-func openGlobal(spec *globalSpec, dir string, inMemory bool) (*globalStore, error) {
+// applyAt applies the record at offset of a partition and remembers it.
+func (g *globalStore) applyAt(partition int32, offset int64, key, value []byte) error {
+	if err := g.apply(key, value); err != nil {
+		return err
+	}
+	g.mu.Lock()
+	g.applied[partition] = offset
+	g.mu.Unlock()
+	return nil
+}
+
+// openGlobal opens the store of spec: in memory, or in a LevelDB
+// directory. A LevelDB store that was closed cleanly has a checkpoint (the
+// last offset applied of every partition): it is read and removed (so that
+// a crash before the next clean close rebuilds the store in full) and the
+// store resumes from there. Without one the directory is emptied first.
+// Replaying records the store already holds is harmless: the topic is
+// applied in order, last write wins.
+//
+// partitions are the topic's partitions: a checkpoint that does not cover
+// exactly these is not used.
+func openGlobal(spec *globalSpec, dir string, inMemory bool, partitions []int32) (*globalStore, error) {
 	opts := state.StoreOptions{InMemory: inMemory, NoCache: true}
+	gs := &globalStore{spec: spec, after: map[int32]int64{}, applied: map[int32]int64{}}
 	if !inMemory {
-		if err := os.RemoveAll(dir); err != nil {
+		gs.ckpt = filepath.Join(dir, "global-checkpoint")
+		cps, err := state.ReadCheckpoint(gs.ckpt)
+		if err == nil {
+			for _, cp := range cps {
+				if cp.Topic == spec.topic {
+					gs.after[cp.Partition] = cp.Offset
+				}
+			}
+		}
+		fits := err == nil && len(gs.after) == len(partitions)
+		for _, p := range partitions {
+			if _, ok := gs.after[p]; !ok {
+				fits = false
+			}
+		}
+		if !fits {
+			gs.after = map[int32]int64{}
+			if err := os.RemoveAll(dir); err != nil {
+				return nil, fmt.Errorf("streams: global store %s: %w", spec.name, err)
+			}
+		} else if err := state.RemoveCheckpoint(gs.ckpt); err != nil {
 			return nil, fmt.Errorf("streams: global store %s: %w", spec.name, err)
 		}
 		opts.Dir = dir
@@ -173,7 +222,28 @@ func openGlobal(spec *globalSpec, dir string, inMemory bool) (*globalStore, erro
 	if err != nil {
 		return nil, fmt.Errorf("streams: global store %s: %w", spec.name, err)
 	}
-	return &globalStore{spec: spec, store: st, typed: spec.open(st.Backend())}, nil
+	gs.store, gs.typed = st, spec.open(st.Backend())
+	return gs, nil
+}
+
+// checkpoint writes the offsets applied to disk after the store's data
+// (LevelDB stores only).
+func (g *globalStore) checkpoint() error {
+	if g.ckpt == "" {
+		return nil
+	}
+	if f, ok := g.store.Local().(state.Flusher); ok {
+		if err := f.Flush(); err != nil {
+			return err
+		}
+	}
+	g.mu.Lock()
+	cps := make([]state.Checkpoint, 0, len(g.applied))
+	for p, off := range g.applied {
+		cps = append(cps, state.Checkpoint{Topic: g.spec.topic, Partition: p, Offset: off})
+	}
+	g.mu.Unlock()
+	return state.WriteCheckpoint(g.ckpt, cps)
 }
 
 // globals are the app's global stores and the goroutines that keep them up
@@ -186,6 +256,9 @@ type globals struct {
 	cons   sarama.Consumer
 	// failed stops the app when a store cannot be written.
 	failed func()
+	// loaded: every store was loaded to the end of its topic, so their
+	// offsets may be checkpointed at stop.
+	loaded bool
 }
 
 // startGlobals opens the global stores, loads each from every partition of
@@ -203,27 +276,33 @@ func (a *App) startGlobals(ctx context.Context, failed func()) (*globals, error)
 	}
 	var resumes []resume
 	for _, spec := range a.top.globals {
-		gs, err := openGlobal(spec, filepath.Join(a.cfg.StateDir, a.cfg.ApplicationID, "global", spec.name), a.cfg.InMemoryStores)
-		if err != nil {
-			g.stop()
-			return nil, err
-		}
-		g.stores[spec.name] = gs
 		ps, err := a.client.Partitions(spec.topic)
 		if err != nil {
 			g.stop()
 			return nil, fmt.Errorf("streams: global table topic %s: %w", spec.topic, err)
 		}
+		gs, err := openGlobal(spec, filepath.Join(a.cfg.StateDir, a.cfg.ApplicationID, "global", spec.name), a.cfg.InMemoryStores, ps)
+		if err != nil {
+			g.stop()
+			return nil, err
+		}
+		g.stores[spec.name] = gs
 		for _, p := range ps {
+			from, ok := gs.after[p]
+			if !ok {
+				from = -1
+			}
 			r := &state.Restorer{Client: a.client, Topic: spec.topic, Partition: p, Logger: a.log}
-			last, err := r.Restore(ctx, gs.store.Backend(), -1)
+			last, err := r.Restore(ctx, gs.store.Backend(), from)
 			if err != nil {
 				g.stop()
 				return nil, fmt.Errorf("streams: load global table %s: %w", spec.name, err)
 			}
+			gs.applied[p] = last
 			resumes = append(resumes, resume{gs, p, last + 1})
 		}
 	}
+	g.loaded = true
 	cons, err := sarama.NewConsumerFromClient(a.client)
 	if err != nil {
 		g.stop()
@@ -260,7 +339,7 @@ func (g *globals) follow(ctx context.Context, gs *globalStore, pc sarama.Partiti
 			if !ok {
 				return
 			}
-			if err := gs.apply(m.Key, m.Value); err != nil {
+			if err := gs.applyAt(m.Partition, m.Offset, m.Key, m.Value); err != nil {
 				g.a.fail(fmt.Errorf("streams: global table %s: %w", gs.spec.name, err))
 				g.failed()
 				return
@@ -285,9 +364,18 @@ func (g *globals) stop() error {
 		errs = append(errs, g.cons.Close())
 	}
 	for _, gs := range g.stores {
+		if g.loaded {
+			if err := gs.checkpoint(); err != nil {
+				errs = append(errs, fmt.Errorf("streams: checkpoint global store %s: %w", gs.spec.name, err))
+			}
+		}
 		errs = append(errs, gs.store.Close())
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		g.a.log.Warn("streams: closing global stores", "app", g.a.cfg.ApplicationID, "err", err)
+		return err
+	}
+	return nil
 }
 
 func (g *globals) get(name string) (any, error) {

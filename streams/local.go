@@ -62,7 +62,7 @@ func newLocalEngine(top *Topology, cfg testhook.Config) (*localEngine, error) {
 	}
 	e.globals = map[string]*globalStore{}
 	for _, spec := range top.globals {
-		gs, err := openGlobal(spec, "", true)
+		gs, err := openGlobal(spec, "", true, nil)
 		if err != nil {
 			e.Close()
 			return nil, err
