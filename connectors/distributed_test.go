@@ -48,9 +48,11 @@ func TestTwoWorkersShareTasks(t *testing.T) {
 	if info, err := w2.Connector("gen"); err != nil || len(info.Tasks) != 4 {
 		t.Fatalf("w2 sees %+v, %v", info, err)
 	}
-	if m := tasksByWorker(w2, "gen"); m["w1"] != 2 || m["w2"] != 2 {
-		t.Fatalf("w2's view of the tasks: %v", m)
-	}
+	// w2 learns of w1's tasks from the status topic, a moment later.
+	waitFor(t, 10*time.Second, "w2's view of the tasks", func() bool {
+		m := tasksByWorker(w2, "gen")
+		return m["w1"] == 2 && m["w2"] == 2
+	})
 	// Restarts are accepted by any worker (they travel through the configs
 	// topic to the worker running the task), and the group settles again.
 	var remote int
