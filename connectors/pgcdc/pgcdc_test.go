@@ -630,3 +630,22 @@ func TestReconnectsAfterConnectionLoss(t *testing.T) {
 		t.Fatalf("after the connection loss: %s (a failed poll seen: %v)", ids(got), retried)
 	}
 }
+
+// slot.drop.on.stop drops the slot when the task stops.
+func TestDropSlotOnStop(t *testing.T) {
+	f := newFixture(t)
+	props := f.props()
+	props["slot.drop.on.stop"] = "true"
+	props["snapshot.mode"] = "no_data"
+	task := startTask(t, props, &taskOffsets{})
+	if _, err := task.Poll(context.Background()); err != nil { // streaming: the slot is in use
+		t.Fatal(err)
+	}
+	if err := task.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := f.conn.QueryRow(context.Background(), "SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1", f.slot).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d slots named %s after Stop (%v)", n, f.slot, err)
+	}
+}
