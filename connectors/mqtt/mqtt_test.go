@@ -3,8 +3,6 @@ package mqtt_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -13,8 +11,8 @@ import (
 	"github.com/IBM/sarama"
 	paho "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/eddy-streams/eddy/broker"
 	"github.com/eddy-streams/eddy/connectors"
+	"github.com/eddy-streams/eddy/connectors/connectorstest"
 	"github.com/eddy-streams/eddy/connectors/mqtt"
 )
 
@@ -46,98 +44,16 @@ func publish(t *testing.T, c paho.Client, topic, payload string) {
 	}
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func startBroker(t *testing.T) string {
-	t.Helper()
-	b, err := broker.Start(context.Background(), broker.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0",
-		GroupInitialRebalanceDelay: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b.Addr()
-}
-
-func startWorker(t *testing.T, addr string) *connectors.Worker {
-	t.Helper()
-	w, err := connectors.NewWorker(context.Background(), connectors.WorkerConfig{
-		Brokers: []string{addr}, OffsetsPartitions: 1, OffsetFlushInterval: 100 * time.Millisecond,
-		KeyConverter: connectors.StringConverterClass, ValueConverter: connectors.StringConverterClass,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	return w
-}
-
-// running waits until every task of the connector runs (for the source:
-// it has subscribed).
-func running(t *testing.T, w *connectors.Worker, name string) {
-	t.Helper()
-	waitFor(t, 20*time.Second, name+" running", func() bool {
-		st, err := w.Status(name)
-		if err != nil || len(st.Tasks) == 0 {
-			return false
-		}
-		for _, ts := range st.Tasks {
-			if ts.State != connectors.StateRunning {
-				return false
-			}
-		}
-		return true
-	})
-}
-
-func saramaConfig() *sarama.Config {
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V2_8_0_0
-	cfg.Producer.Return.Successes = true
-	return cfg
-}
-
 type record struct{ key, value, mqttTopic string }
 
 func reader(t *testing.T, addr, topic string) func(n int) []record {
-	c, err := sarama.NewConsumer([]string{addr}, saramaConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	var pc sarama.PartitionConsumer
-	waitFor(t, 20*time.Second, "topic "+topic, func() bool {
-		pc, err = c.ConsumePartition(topic, 0, sarama.OffsetOldest)
-		return err == nil
-	})
-	t.Cleanup(func() { pc.Close() })
+	r := connectorstest.ReadTopic(t, addr, topic)
 	return func(n int) []record {
 		t.Helper()
 		var out []record
-		timeout := time.After(20 * time.Second)
-		for len(out) < n {
-			select {
-			case m := <-pc.Messages():
-				r := record{key: string(m.Key), value: string(m.Value)}
-				for _, h := range m.Headers {
-					if string(h.Key) == "mqtt.topic" {
-						r.mqttTopic = string(h.Value)
-					}
-				}
-				out = append(out, r)
-			case <-timeout:
-				t.Fatalf("got %d records %v, want %d", len(out), out, n)
-			}
+		for _, m := range r.Next(t, n) {
+			mt, _ := connectorstest.Header(m, "mqtt.topic")
+			out = append(out, record{key: string(m.Key), value: string(m.Value), mqttTopic: mt})
 		}
 		return out
 	}
@@ -162,8 +78,8 @@ func expect(t *testing.T, got []record, want ...string) {
 // arrive after its restart.
 func TestSourceAcrossRestart(t *testing.T) {
 	c, base := mqttClient(t)
-	addr := startBroker(t)
-	w := startWorker(t, addr)
+	addr := connectorstest.StartBroker(t)
+	w := connectorstest.StartWorker(t, addr, connectorstest.StringConverters)
 	topic := strings.ReplaceAll(base, "/", "-")
 	clientID := strings.ReplaceAll(base, "/", "-") + "-source"
 	t.Cleanup(func() { // end the persistent session
@@ -178,7 +94,7 @@ func TestSourceAcrossRestart(t *testing.T) {
 		"mqtt.clean.session.enabled": "false", "mqtt.client.id": clientID}, false); err != nil {
 		t.Fatal(err)
 	}
-	running(t, w, "mqtt-in")
+	connectorstest.WaitRunning(t, w, "mqtt-in")
 	publish(t, c, base+"/a/1", "one")
 	publish(t, c, base+"/c", "not subscribed")
 	publish(t, c, base+"/b", "two")
@@ -190,7 +106,7 @@ func TestSourceAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	publish(t, c, base+"/b", "while down")
-	startWorker(t, addr)
+	connectorstest.StartWorker(t, addr, connectorstest.StringConverters)
 	expect(t, next(1), base+"/b=while down")
 	publish(t, c, base+"/a/3", "after") // a marker: nothing came twice before it
 	expect(t, next(1), base+"/a/3=after")
@@ -204,14 +120,14 @@ func TestSink(t *testing.T) {
 	if tok := c.Subscribe(base+"/#", 1, func(_ paho.Client, m paho.Message) { got <- m }); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
-	addr := startBroker(t)
-	w := startWorker(t, addr)
+	addr := connectorstest.StartBroker(t)
+	w := connectorstest.StartWorker(t, addr, connectorstest.StringConverters)
 	topic := strings.ReplaceAll(base, "/", "-") + "-out"
 	if _, _, err := w.CreateConnector("mqtt-out", map[string]string{"connector.class": "MqttSink", "topics": topic,
 		"mqtt.server.uri": mqttURI, "mqtt.topic": base + "/from/${topic}"}, false); err != nil {
 		t.Fatal(err)
 	}
-	p, err := sarama.NewSyncProducer([]string{addr}, saramaConfig())
+	p, err := sarama.NewSyncProducer([]string{addr}, connectorstest.SaramaConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +197,7 @@ func TestUnacknowledgedMessageRedelivered(t *testing.T) {
 	}
 	poll := func(task *mqtt.SourceTask) []connectors.SourceRecord {
 		var recs []connectors.SourceRecord
-		waitFor(t, 20*time.Second, "a message", func() bool {
+		connectorstest.WaitFor(t, 20*time.Second, "a message", func() bool {
 			r, err := task.Poll(context.Background())
 			if err != nil {
 				t.Fatal(err)

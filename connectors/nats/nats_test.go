@@ -3,8 +3,6 @@ package nats_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -14,8 +12,8 @@ import (
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/eddy-streams/eddy/broker"
 	"github.com/eddy-streams/eddy/connectors"
+	"github.com/eddy-streams/eddy/connectors/connectorstest"
 	"github.com/eddy-streams/eddy/connectors/nats"
 )
 
@@ -56,94 +54,17 @@ func stream(t *testing.T, js jetstream.JetStream, base string, subjects ...strin
 	return name
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func startBroker(t *testing.T) string {
-	t.Helper()
-	b, err := broker.Start(context.Background(), broker.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0",
-		GroupInitialRebalanceDelay: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b.Addr()
-}
-
-func startWorker(t *testing.T, addr string) *connectors.Worker {
-	t.Helper()
-	w, err := connectors.NewWorker(context.Background(), connectors.WorkerConfig{
-		Brokers: []string{addr}, OffsetsPartitions: 1, OffsetFlushInterval: 100 * time.Millisecond,
-		KeyConverter: connectors.StringConverterClass, ValueConverter: connectors.StringConverterClass,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	return w
-}
-
-func running(t *testing.T, w *connectors.Worker, name string) {
-	t.Helper()
-	waitFor(t, 20*time.Second, name+" running", func() bool {
-		st, err := w.Status(name)
-		if err != nil || len(st.Tasks) == 0 {
-			return false
-		}
-		for _, ts := range st.Tasks {
-			if ts.State != connectors.StateRunning {
-				return false
-			}
-		}
-		return true
-	})
-}
-
-func saramaConfig() *sarama.Config {
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V2_8_0_0
-	cfg.Producer.Return.Successes = true
-	return cfg
-}
-
 func reader(t *testing.T, addr, topic string) func(n int) []string {
-	c, err := sarama.NewConsumer([]string{addr}, saramaConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	var pc sarama.PartitionConsumer
-	waitFor(t, 20*time.Second, "topic "+topic, func() bool {
-		pc, err = c.ConsumePartition(topic, 0, sarama.OffsetOldest)
-		return err == nil
-	})
-	t.Cleanup(func() { pc.Close() })
+	r := connectorstest.ReadTopic(t, addr, topic)
 	return func(n int) []string {
 		t.Helper()
 		var out []string
-		timeout := time.After(20 * time.Second)
-		for len(out) < n {
-			select {
-			case m := <-pc.Messages():
-				s := string(m.Key) + "=" + string(m.Value)
-				for _, h := range m.Headers {
-					if string(h.Key) == "nats.subject" && string(h.Value) != string(m.Key) {
-						t.Errorf("record %s: nats.subject header %q", s, h.Value)
-					}
-				}
-				out = append(out, s)
-			case <-timeout:
-				t.Fatalf("got %d records %v, want %d", len(out), out, n)
+		for _, m := range r.Next(t, n) {
+			s := string(m.Key) + "=" + string(m.Value)
+			if subj, ok := connectorstest.Header(m, "nats.subject"); ok && subj != string(m.Key) {
+				t.Errorf("record %s: nats.subject header %q", s, subj)
 			}
+			out = append(out, s)
 		}
 		return out
 	}
@@ -173,8 +94,8 @@ func TestJetStreamSourceAcrossRestart(t *testing.T) {
 	publish(t, js, base+".b", "two")
 	publish(t, js, base+".c", "not selected")
 	publish(t, js, base+".a", "three")
-	addr := startBroker(t)
-	w := startWorker(t, addr)
+	addr := connectorstest.StartBroker(t)
+	w := connectorstest.StartWorker(t, addr, connectorstest.StringConverters)
 	topic := base + "-in"
 	if _, _, err := w.CreateConnector("nats-in", map[string]string{"connector.class": "NatsSource", "nats.url": natsURL,
 		"nats.subjects": base + ".a," + base + ".b", "kafka.topic": topic, "nats.stream": name}, false); err != nil {
@@ -186,7 +107,7 @@ func TestJetStreamSourceAcrossRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "acknowledgements up to the committed sequence 4", func() bool {
+	connectorstest.WaitFor(t, 20*time.Second, "acknowledgements up to the committed sequence 4", func() bool {
 		offs, err := w.Offsets("nats-in")
 		info, ierr := cons.Info(context.Background())
 		return err == nil && ierr == nil && len(offs) == 1 && offs[0].Offset["seq"] == int64(4) &&
@@ -197,7 +118,7 @@ func TestJetStreamSourceAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	publish(t, js, base+".b", "while down")
-	startWorker(t, addr)
+	connectorstest.StartWorker(t, addr, connectorstest.StringConverters)
 	expect(t, next(1), base+".b=while down")
 	publish(t, js, base+".a", "after") // a marker: nothing came twice before it
 	expect(t, next(1), base+".a=after")
@@ -233,7 +154,7 @@ func TestJetStreamAcksFollowCommittedOffsets(t *testing.T) {
 	}
 	defer task.Stop()
 	var recs []connectors.SourceRecord
-	waitFor(t, 20*time.Second, "3 records", func() bool {
+	connectorstest.WaitFor(t, 20*time.Second, "3 records", func() bool {
 		r, err := task.Poll(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -254,7 +175,7 @@ func TestJetStreamAcksFollowCommittedOffsets(t *testing.T) {
 	offs.off = recs[1].SourceOffset // the second record is committed
 	offs.mu.Unlock()
 	task.Poll(context.Background())
-	waitFor(t, 10*time.Second, "ack floor 2", func() bool {
+	connectorstest.WaitFor(t, 10*time.Second, "ack floor 2", func() bool {
 		info, err := cons.Info(context.Background())
 		return err == nil && info.AckFloor.Stream == 2 && info.NumAckPending == 1
 	})
@@ -279,7 +200,7 @@ func TestJetStreamConsumerRecreatedAtOffset(t *testing.T) {
 	}
 	defer task.Stop()
 	var recs []connectors.SourceRecord
-	waitFor(t, 20*time.Second, "a record", func() bool {
+	connectorstest.WaitFor(t, 20*time.Second, "a record", func() bool {
 		r, err := task.Poll(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -295,14 +216,14 @@ func TestJetStreamConsumerRecreatedAtOffset(t *testing.T) {
 // Core NATS subjects: messages published while the task runs arrive.
 func TestCoreSource(t *testing.T) {
 	nc, _, base := natsConn(t)
-	addr := startBroker(t)
-	w := startWorker(t, addr)
+	addr := connectorstest.StartBroker(t)
+	w := connectorstest.StartWorker(t, addr, connectorstest.StringConverters)
 	topic := base + "-core"
 	if _, _, err := w.CreateConnector("core-in", map[string]string{"connector.class": "NatsSource", "nats.url": natsURL,
 		"nats.subjects": base + ".*", "kafka.topic": topic}, false); err != nil {
 		t.Fatal(err)
 	}
-	running(t, w, "core-in")
+	connectorstest.WaitRunning(t, w, "core-in")
 	for _, s := range []string{"x=1", "y=2", "x=3"} {
 		k, v, _ := strings.Cut(s, "=")
 		if err := nc.Publish(base+"."+k, []byte(v)); err != nil {
@@ -328,8 +249,8 @@ func TestSink(t *testing.T) {
 		t.Fatal(err)
 	}
 	nc.Flush()
-	addr := startBroker(t)
-	w := startWorker(t, addr)
+	addr := connectorstest.StartBroker(t)
+	w := connectorstest.StartWorker(t, addr, connectorstest.StringConverters)
 	core, jsTopic := base+"-core", base+"-js"
 	for cname, props := range map[string]map[string]string{
 		"core-out": {"topics": core, "nats.subject": base + ".core.${topic}"},
@@ -340,7 +261,7 @@ func TestSink(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	p, err := sarama.NewSyncProducer([]string{addr}, saramaConfig())
+	p, err := sarama.NewSyncProducer([]string{addr}, connectorstest.SaramaConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,7 +285,7 @@ func TestSink(t *testing.T) {
 	if err != nil || string(m.Data) != "routed" || m.Header.Get("trace") != "t1" {
 		t.Fatalf("on %s.other: %v, %v", base, m, err)
 	}
-	waitFor(t, 20*time.Second, "2 messages in the stream", func() bool {
+	connectorstest.WaitFor(t, 20*time.Second, "2 messages in the stream", func() bool {
 		s, err := js.Stream(context.Background(), name)
 		if err != nil {
 			return false

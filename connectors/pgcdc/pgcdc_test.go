@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
@@ -15,12 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/eddy-streams/eddy/broker"
 	"github.com/eddy-streams/eddy/connectors"
+	"github.com/eddy-streams/eddy/connectors/connectorstest"
 	"github.com/eddy-streams/eddy/connectors/pgcdc"
 )
 
@@ -117,43 +114,6 @@ func (f *fixture) confirmedLSN(t *testing.T) pglogrepl.LSN {
 	return lsn
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func startBroker(t *testing.T) string {
-	t.Helper()
-	b, err := broker.Start(context.Background(), broker.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0",
-		GroupInitialRebalanceDelay: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b.Addr()
-}
-
-func startWorker(t *testing.T, addr string) *connectors.Worker {
-	t.Helper()
-	noSchemas := map[string]string{"schemas.enable": "false"}
-	w, err := connectors.NewWorker(context.Background(), connectors.WorkerConfig{
-		Brokers: []string{addr}, OffsetsPartitions: 1, OffsetFlushInterval: 100 * time.Millisecond,
-		KeyConverterProps: noSchemas, ValueConverterProps: noSchemas,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	return w
-}
-
 // change is a record as read from the topic.
 type change struct {
 	key   map[string]any
@@ -172,49 +132,28 @@ func (c change) id() any { return c.key["id"] }
 func (c change) String() string { return fmt.Sprintf("%s(%v)", c.op(), c.id()) }
 
 // reader consumes a topic from the start.
-type reader struct {
-	pc sarama.PartitionConsumer
-}
+type reader struct{ *connectorstest.TopicReader }
 
 func newReader(t *testing.T, addr, topic string) *reader {
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V2_8_0_0
-	c, err := sarama.NewConsumer([]string{addr}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	var pc sarama.PartitionConsumer
-	waitFor(t, 20*time.Second, "topic "+topic, func() bool {
-		pc, err = c.ConsumePartition(topic, 0, sarama.OffsetOldest)
-		return err == nil
-	})
-	t.Cleanup(func() { pc.Close() })
-	return &reader{pc: pc}
+	return &reader{connectorstest.ReadTopic(t, addr, topic)}
 }
 
 func (r *reader) next(t *testing.T, n int) []change {
 	t.Helper()
 	var out []change
-	timeout := time.After(20 * time.Second)
-	for len(out) < n {
-		select {
-		case m := <-r.pc.Messages():
-			var c change
-			if len(m.Key) > 0 {
-				if err := json.Unmarshal(m.Key, &c.key); err != nil {
-					t.Fatalf("key %q: %v", m.Key, err)
-				}
+	for _, m := range r.Next(t, n) {
+		var c change
+		if len(m.Key) > 0 {
+			if err := json.Unmarshal(m.Key, &c.key); err != nil {
+				t.Fatalf("key %q: %v", m.Key, err)
 			}
-			if m.Value != nil {
-				if err := json.Unmarshal(m.Value, &c.value); err != nil {
-					t.Fatalf("value %q: %v", m.Value, err)
-				}
-			}
-			out = append(out, c)
-		case <-timeout:
-			t.Fatalf("got %d records %v, want %d", len(out), out, n)
 		}
+		if m.Value != nil {
+			if err := json.Unmarshal(m.Value, &c.value); err != nil {
+				t.Fatalf("value %q: %v", m.Value, err)
+			}
+		}
+		out = append(out, c)
 	}
 	return out
 }
@@ -237,8 +176,8 @@ func expectOps(t *testing.T, got []change, want ...string) {
 func TestCaptureAcrossRestart(t *testing.T) {
 	f := newFixture(t)
 	f.exec(t, "INSERT INTO "+f.table+" VALUES (1, 'ann', 1, 9.99, '{\"tags\":[\"a\"],\"n\":2}', true), (2, 'bob', 2, NULL, NULL, false)")
-	addr := startBroker(t)
-	w := startWorker(t, addr)
+	addr := connectorstest.StartBroker(t)
+	w := connectorstest.StartWorker(t, addr, connectorstest.SchemalessJSON)
 	if _, _, err := w.CreateConnector("cdc", f.props(), false); err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +223,7 @@ func TestCaptureAcrossRestart(t *testing.T) {
 
 	// The committed offset reaches PostgreSQL as the slot's confirmed position.
 	var committed int64
-	waitFor(t, 20*time.Second, "the committed offset confirmed to PostgreSQL", func() bool {
+	connectorstest.WaitFor(t, 20*time.Second, "the committed offset confirmed to PostgreSQL", func() bool {
 		offs, err := w.Offsets("cdc")
 		if err != nil || len(offs) != 1 || offs[0].Partition["server"] != "eddytest" {
 			return false
@@ -301,7 +240,7 @@ func TestCaptureAcrossRestart(t *testing.T) {
 	f.exec(t, "UPDATE "+f.table+" SET qty = 30 WHERE id = 3")
 	f.exec(t, "DELETE FROM "+f.table+" WHERE id = 1")
 
-	w = startWorker(t, addr)
+	w = connectorstest.StartWorker(t, addr, connectorstest.SchemalessJSON)
 	got = r.next(t, 4)
 	expectOps(t, got, "c(5)", "u(3)", "d(1)", "tombstone(1)")
 	// A marker after them: nothing was repeated in between.
@@ -344,7 +283,7 @@ func startTask(t *testing.T, props map[string]string, offs *taskOffsets) *pgcdc.
 func pollN(t *testing.T, task *pgcdc.Task, n int) []connectors.SourceRecord {
 	t.Helper()
 	var out []connectors.SourceRecord
-	waitFor(t, 20*time.Second, fmt.Sprintf("%d records", n), func() bool {
+	connectorstest.WaitFor(t, 20*time.Second, fmt.Sprintf("%d records", n), func() bool {
 		recs, err := task.Poll(context.Background())
 		if err != nil {
 			t.Logf("poll: %v", err)
@@ -413,7 +352,7 @@ func TestConfirmOnlyCommittedAndResumeMidTransaction(t *testing.T) {
 		t.Fatalf("after the restart: %s", got)
 	}
 	offs.set(rest[1].SourceOffset)
-	waitFor(t, 20*time.Second, "the committed offset confirmed", func() bool {
+	connectorstest.WaitFor(t, 20*time.Second, "the committed offset confirmed", func() bool {
 		if _, err := task.Poll(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -431,7 +370,7 @@ func TestConfirmOnlyCommittedAndResumeMidTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	after, _ := pglogrepl.ParseLSN(s)
-	waitFor(t, 20*time.Second, "the position confirmed past "+s, func() bool {
+	connectorstest.WaitFor(t, 20*time.Second, "the position confirmed past "+s, func() bool {
 		recs, err := task.Poll(context.Background())
 		if err != nil || len(recs) > 0 {
 			t.Fatalf("poll: %v records, %v", len(recs), err)
@@ -481,15 +420,8 @@ func TestConfigErrors(t *testing.T) {
 // connector until killed.
 func runCrashChild(t *testing.T) {
 	addr := os.Getenv("EDDY_PGCDC_BROKER")
-	w, err := connectors.NewWorker(context.Background(), connectors.WorkerConfig{
-		Brokers: []string{addr}, OffsetsPartitions: 1, OffsetFlushInterval: 50 * time.Millisecond,
-		KeyConverterProps:   map[string]string{"schemas.enable": "false"},
-		ValueConverterProps: map[string]string{"schemas.enable": "false"},
-		Logger:              slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := connectorstest.StartWorker(t, addr, connectorstest.SchemalessJSON,
+		func(c *connectors.WorkerConfig) { c.OffsetFlushInterval = 50 * time.Millisecond })
 	var props map[string]string
 	if err := json.Unmarshal([]byte(os.Getenv("EDDY_PGCDC_PROPS")), &props); err != nil {
 		t.Fatal(err)
@@ -513,7 +445,7 @@ func TestNoChangeLostAcrossSIGKILL(t *testing.T) {
 	props := f.props()
 	props["snapshot.mode"] = "no_data"
 	pj, _ := json.Marshal(props)
-	addr := startBroker(t)
+	addr := connectorstest.StartBroker(t)
 	start := func() *exec.Cmd {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestNoChangeLostAcrossSIGKILL$")
 		cmd.Env = append(os.Environ(), "EDDY_PGCDC_CHILD=1", "EDDY_PGCDC_BROKER="+addr, "EDDY_PGCDC_PROPS="+string(pj))
@@ -525,7 +457,7 @@ func TestNoChangeLostAcrossSIGKILL(t *testing.T) {
 	}
 	child := start()
 	// The slot exists once the task has started: inserts from then on count.
-	waitFor(t, 30*time.Second, "the replication slot", func() bool {
+	connectorstest.WaitFor(t, 30*time.Second, "the replication slot", func() bool {
 		var n int
 		f.conn.QueryRow(context.Background(), "SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1", f.slot).Scan(&n)
 		return n == 1
@@ -615,7 +547,7 @@ func TestReconnectsAfterConnectionLoss(t *testing.T) {
 	f.exec(t, "INSERT INTO "+f.table+" (id) VALUES (2)")
 	var got []connectors.SourceRecord
 	retried := false
-	waitFor(t, 20*time.Second, "the record after the connection loss", func() bool {
+	connectorstest.WaitFor(t, 20*time.Second, "the record after the connection loss", func() bool {
 		recs, err := task.Poll(context.Background())
 		if err != nil {
 			if !connectors.IsRetriable(err) {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"reflect"
 	"strings"
 	"testing"
@@ -14,8 +12,8 @@ import (
 	"github.com/IBM/sarama"
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/eddy-streams/eddy/broker"
 	"github.com/eddy-streams/eddy/connectors"
+	"github.com/eddy-streams/eddy/connectors/connectorstest"
 	"github.com/eddy-streams/eddy/connectors/redis"
 )
 
@@ -45,43 +43,6 @@ func client(t *testing.T) (*goredis.Client, string) {
 	return c, prefix
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func startBroker(t *testing.T) string {
-	t.Helper()
-	b, err := broker.Start(context.Background(), broker.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0",
-		GroupInitialRebalanceDelay: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b.Addr()
-}
-
-func startWorker(t *testing.T, addr string) *connectors.Worker {
-	t.Helper()
-	noSchemas := map[string]string{"schemas.enable": "false"}
-	w, err := connectors.NewWorker(context.Background(), connectors.WorkerConfig{
-		Brokers: []string{addr}, OffsetsPartitions: 1, OffsetFlushInterval: 100 * time.Millisecond,
-		KeyConverterProps: noSchemas, ValueConverterProps: noSchemas,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	return w
-}
-
 func create(t *testing.T, w *connectors.Worker, name string, props map[string]string) {
 	t.Helper()
 	if _, _, err := w.CreateConnector(name, props, false); err != nil {
@@ -89,18 +50,10 @@ func create(t *testing.T, w *connectors.Worker, name string, props map[string]st
 	}
 }
 
-func saramaConfig() *sarama.Config {
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V2_8_0_0
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	return cfg
-}
-
 // produce sends JSON key/value pairs (a nil value is a tombstone).
 func produce(t *testing.T, addr, topic string, kvs ...any) {
 	t.Helper()
-	p, err := sarama.NewSyncProducer([]string{addr}, saramaConfig())
+	p, err := sarama.NewSyncProducer([]string{addr}, connectorstest.SaramaConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,8 +76,8 @@ func produce(t *testing.T, addr, topic string, kvs ...any) {
 func TestSink(t *testing.T) {
 	rc, prefix := client(t)
 	ctx := context.Background()
-	addr := startBroker(t)
-	w := startWorker(t, addr)
+	addr := connectorstest.StartBroker(t)
+	w := connectorstest.StartWorker(t, addr, connectorstest.SchemalessJSON)
 	topic := prefix + "-users"
 	channel := prefix + "-channel"
 	sub := rc.Subscribe(ctx, channel)
@@ -143,7 +96,7 @@ func TestSink(t *testing.T) {
 		"k2", nil,
 		"k3", map[string]any{"last": true})
 
-	waitFor(t, 20*time.Second, "the last record in Redis", func() bool {
+	connectorstest.WaitFor(t, 20*time.Second, "the last record in Redis", func() bool {
 		n, _ := rc.XLen(ctx, prefix+"-stream").Result()
 		return rc.Exists(ctx, prefix+"-kv:k3").Val() == 1 && rc.Exists(ctx, prefix+"-h:k3").Val() == 1 && n == 4
 	})
@@ -188,12 +141,12 @@ func TestSink(t *testing.T) {
 func TestSinkKeylessRecordToDeadLetterTopic(t *testing.T) {
 	rc, prefix := client(t)
 	ctx := context.Background()
-	addr := startBroker(t)
-	w := startWorker(t, addr)
+	addr := connectorstest.StartBroker(t)
+	w := connectorstest.StartWorker(t, addr, connectorstest.SchemalessJSON)
 	topic := prefix + "-in"
 	create(t, w, "kv", map[string]string{"connector.class": "RedisSink", "topics": topic, "redis.uri": redisURI,
 		"redis.keyspace": prefix, "errors.tolerance": "all", "errors.deadletterqueue.topic.name": prefix + "-dlq"})
-	p, err := sarama.NewSyncProducer([]string{addr}, saramaConfig())
+	p, err := sarama.NewSyncProducer([]string{addr}, connectorstest.SaramaConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,14 +159,14 @@ func TestSinkKeylessRecordToDeadLetterTopic(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 20*time.Second, "the keyed record", func() bool { return rc.Get(ctx, prefix+":k").Val() == "v" })
-	c, err := sarama.NewConsumer([]string{addr}, saramaConfig())
+	connectorstest.WaitFor(t, 20*time.Second, "the keyed record", func() bool { return rc.Get(ctx, prefix+":k").Val() == "v" })
+	c, err := sarama.NewConsumer([]string{addr}, connectorstest.SaramaConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	var pc sarama.PartitionConsumer
-	waitFor(t, 20*time.Second, "the dead-letter topic", func() bool {
+	connectorstest.WaitFor(t, 20*time.Second, "the dead-letter topic", func() bool {
 		pc, err = c.ConsumePartition(prefix+"-dlq", 0, sarama.OffsetOldest)
 		return err == nil
 	})
@@ -231,28 +184,12 @@ func TestSinkKeylessRecordToDeadLetterTopic(t *testing.T) {
 type record struct{ key, value string }
 
 func reader(t *testing.T, addr, topic string) func(n int) []record {
-	c, err := sarama.NewConsumer([]string{addr}, saramaConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	var pc sarama.PartitionConsumer
-	waitFor(t, 20*time.Second, "topic "+topic, func() bool {
-		pc, err = c.ConsumePartition(topic, 0, sarama.OffsetOldest)
-		return err == nil
-	})
-	t.Cleanup(func() { pc.Close() })
+	r := connectorstest.ReadTopic(t, addr, topic)
 	return func(n int) []record {
 		t.Helper()
 		var out []record
-		timeout := time.After(20 * time.Second)
-		for len(out) < n {
-			select {
-			case m := <-pc.Messages():
-				out = append(out, record{string(m.Key), string(m.Value)})
-			case <-timeout:
-				t.Fatalf("got %d records %v, want %d", len(out), out, n)
-			}
+		for _, m := range r.Next(t, n) {
+			out = append(out, record{string(m.Key), string(m.Value)})
 		}
 		return out
 	}
@@ -275,8 +212,8 @@ func TestStreamSourceResumes(t *testing.T) {
 	for i := range 3 {
 		add(i)
 	}
-	addr := startBroker(t)
-	w := startWorker(t, addr)
+	addr := connectorstest.StartBroker(t)
+	w := connectorstest.StartWorker(t, addr, connectorstest.SchemalessJSON)
 	create(t, w, "events", map[string]string{"connector.class": "RedisStreamSource", "redis.uri": redisURI, "redis.stream.name": stream})
 	next := reader(t, addr, stream) // topic defaults to the stream's name
 	got := next(3)
@@ -285,7 +222,7 @@ func TestStreamSourceResumes(t *testing.T) {
 			t.Fatalf("record %d: %+v (entry %s)", i, r, ids[i])
 		}
 	}
-	waitFor(t, 10*time.Second, "the offset of the third entry", func() bool {
+	connectorstest.WaitFor(t, 10*time.Second, "the offset of the third entry", func() bool {
 		offs, err := w.Offsets("events")
 		return err == nil && len(offs) == 1 && offs[0].Offset["offset"] == ids[2]
 	})
@@ -294,7 +231,7 @@ func TestStreamSourceResumes(t *testing.T) {
 	}
 	add(3)
 	add(4)
-	startWorker(t, addr)
+	connectorstest.StartWorker(t, addr, connectorstest.SchemalessJSON)
 	got = next(2)
 	if got[0].key != `"`+ids[3]+`"` || got[1].key != `"`+ids[4]+`"` {
 		t.Fatalf("after the restart: %+v, want entries %s and %s", got, ids[3], ids[4])
@@ -322,7 +259,7 @@ func TestStreamSourceFromNow(t *testing.T) {
 	defer task.Stop()
 	rc.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{"new", "1"}})
 	var recs []connectors.SourceRecord
-	waitFor(t, 10*time.Second, "the new entry", func() bool {
+	connectorstest.WaitFor(t, 10*time.Second, "the new entry", func() bool {
 		r, err := task.Poll(ctx)
 		if err != nil {
 			t.Fatal(err)
