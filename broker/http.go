@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -16,6 +17,11 @@ import (
 // listener. It serves /metrics, and Config.HTTPHandler (the web console,
 // with "eddy broker --http") on every other path. A program that runs its
 // own HTTP server mounts MetricsHandler instead.
+
+// Metrics is the broker's metrics registry as a Gatherer, for a program
+// that serves them together with its own, e.g. with
+// promhttp.HandlerFor(prometheus.Gatherers{b.Metrics(), myRegistry}, ...).
+func (b *Broker) Metrics() prometheus.Gatherer { return b.metrics.reg }
 
 // MetricsHandler serves the broker's metrics in the Prometheus exposition
 // format (text, or protobuf/OpenMetrics when the scraper asks). The metrics

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -155,8 +157,11 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 	rows := &lineCounter{path: resultsPath}
 	rowsBase := rows.count()
 
+	// The connector worker's and the streams app's metrics join the
+	// broker's at /metrics.
+	reg := prometheus.NewRegistry()
 	w, err := connectors.NewWorker(bg, connectors.WorkerConfig{Brokers: []string{b.Addr()},
-		OffsetFlushInterval: time.Second, Logger: o.logger})
+		OffsetFlushInterval: time.Second, Logger: o.logger, Registerer: reg})
 	if err != nil {
 		return err
 	}
@@ -181,7 +186,7 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 	}
 	defer cons.Close()
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", b.MetricsHandler())
+	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{b.Metrics(), reg}, promhttp.HandlerOpts{}))
 	mux.Handle("/console/", http.StripPrefix("/console", cons))
 	mux.Handle("/", w.Handler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -228,7 +233,7 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 		return err
 	}
 	app, err := streams.NewApp(top, streams.Config{ApplicationID: demoApplicationID, Brokers: []string{b.Addr()},
-		StateDir: filepath.Join(dataDir, "streams"), Logger: o.logger})
+		StateDir: filepath.Join(dataDir, "streams"), Logger: o.logger, Registerer: reg})
 	if err != nil {
 		return err
 	}

@@ -172,8 +172,12 @@ func TestDemoRunsForAWhileAndSummarises(t *testing.T) {
 		if m == nil {
 			t.Fatalf("no metrics URL in:\n%s", out.String())
 		}
-		if body := httpGet(t, m[1]+"/metrics"); !strings.Contains(body, "eddy_broker_info") {
-			t.Errorf("/metrics lacks eddy_broker_info:\n%.500s", body)
+		// The broker's, the connector worker's and the streams app's metrics.
+		body := httpGet(t, m[1]+"/metrics")
+		for _, name := range []string{"eddy_broker_info", "eddy_connect_source_records_polled_total", "eddy_streams_processed_records_total"} {
+			if !strings.Contains(body, name) {
+				t.Errorf("/metrics lacks %s:\n%.500s", name, body)
+			}
 		}
 		if body := httpGet(t, m[1]+"/connectors"); body != `["pageviews","results-sink","users"]` {
 			t.Errorf("GET /connectors = %s", body)
