@@ -640,6 +640,7 @@ func (h *handler) runTask(rt *runningTask, in *taskInput) {
 	}
 	for _, q := range in.parts {
 		q.src = rt.t.sources[q.ref]
+		q.prep = rt.t.prepares[q.ref]
 	}
 	idle := a.cfg.MaxTaskIdle
 	high := a.cfg.BufferedRecordsPerPartition

@@ -26,6 +26,7 @@ type partitionQueue struct {
 	tp     topicPartition
 	ref    topicRef
 	src    func(*rawRecord) error // the task's source for the topic
+	prep   func(*rawRecord)       // the source's prepare function, or nil
 	chunks [][]rawRecord          // chunks[0][head:], chunks[1:] are buffered
 	head   int
 	n      int                       // records buffered
@@ -49,6 +50,17 @@ func (q *partitionQueue) push(rs []rawRecord) {
 }
 
 func (q *partitionQueue) peek() *rawRecord { return &q.chunks[0][q.head] }
+
+// headTime is the time the head record is chosen by: as Kafka Streams'
+// RecordQueue, a source with a timestamp extractor decodes the record when
+// it reaches the head and orders it by the extracted timestamp.
+func (q *partitionQueue) headTime() time.Time {
+	r := q.peek()
+	if q.prep != nil && !r.prepared {
+		q.prep(r)
+	}
+	return r.orderTime()
+}
 
 func (q *partitionQueue) pop() rawRecord {
 	c := q.chunks[0]
@@ -89,7 +101,8 @@ type queued struct {
 	r rawRecord
 }
 
-// choose moves up to limit records into out, smallest timestamp first (ties
+// choose moves up to limit records into out, smallest timestamp first (the
+// extracted timestamp for sources with an extractor; ties
 // go to the partition listed first), and stops when a partition the task
 // must wait for is empty. It returns how long to wait before trying again
 // when it chose nothing but has records buffered (0: wait for records).
@@ -98,12 +111,12 @@ type queued struct {
 func choose(parts []*partitionQueue, out []queued, limit int, idle time.Duration, now time.Time) ([]queued, time.Duration) {
 	for len(out) < limit {
 		var best *partitionQueue
-		var waitUntil time.Time
+		var bestTime, waitUntil time.Time
 		blocked := false
 		for _, q := range parts {
 			if q.len() > 0 {
-				if best == nil || q.peek().timestamp.Before(best.peek().timestamp) {
-					best = q
+				if ts := q.headTime(); best == nil || ts.Before(bestTime) {
+					best, bestTime = q, ts
 				}
 				continue
 			}

@@ -1,6 +1,8 @@
 package streams
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/eddy-streams/eddy/state"
@@ -28,6 +30,13 @@ type Stream[K, V any] struct {
 // Consumed says how to read a topic: serdes (nil means DefaultSerde), the
 // event time of a record (nil means the record's Kafka timestamp) and the
 // source node's name.
+//
+// As in Kafka Streams, the event time Timestamp gives is the record's
+// timestamp everywhere: the runtime decodes a record when it reaches the
+// head of its partition's buffer and chooses the next record of a task by
+// it, and it drives stream time, windows and joins. A record it gives a
+// time before 1970 (the zero time included), like one that cannot be
+// decoded, goes to Config.OnDeserializationError.
 type Consumed[K, V any] struct {
 	Keys      state.Serde[K]
 	Values    state.Serde[V]
@@ -52,31 +61,83 @@ func From[K, V any](b *Builder, topic string, c Consumed[K, V]) Stream[K, V] {
 	var n *node
 	n = b.addSource(name, topicRef{name: topic}, func(t *task) error {
 		out := newOut[K, V](t, n)
-		t.sources[n.source] = sourceFunc(t, keys, values, c.Timestamp, out.emit)
+		t.sources[n.source] = sourceFunc(t, n.source, keys, values, c.Timestamp, out.emit)
 		return nil
 	})
 	return Stream[K, V]{b: b, n: n, keys: keys, values: values}
 }
 
 // sourceFunc decodes raw records and passes them on; records that cannot be
-// decoded go to the deserialization error handler.
-func sourceFunc[K, V any](t *task, keys state.Serde[K], values state.Serde[V], ts func(Record[K, V]) time.Time, next func(Record[K, V]) error) func(*rawRecord) error {
+// decoded, or whose extracted timestamp is invalid, go to the
+// deserialization error handler. With an extractor (ts), the source also
+// registers a prepare function, so that the runtime orders the record by
+// its extracted timestamp (decoding it once, when it reaches the head of
+// its partition's queue).
+func sourceFunc[K, V any](t *task, ref topicRef, keys state.Serde[K], values state.Serde[V], ts func(Record[K, V]) time.Time, next func(Record[K, V]) error) func(*rawRecord) error {
+	if ts != nil {
+		t.prepares[ref] = func(raw *rawRecord) { prepareRecord(raw, keys, values, ts, false) }
+	}
 	return func(raw *rawRecord) error {
-		k, err := keys.Decode(raw.key)
+		r, err := takeRecord(raw, keys, values, ts, false)
 		if err != nil {
 			return t.env.deserializationError(t, raw, err)
-		}
-		v, err := values.Decode(raw.value)
-		if err != nil {
-			return t.env.deserializationError(t, raw, err)
-		}
-		r := Record[K, V]{Key: k, Value: v, Timestamp: raw.timestamp, Headers: raw.headers}
-		if ts != nil {
-			r.Timestamp = ts(r)
 		}
 		t.observe(r.Timestamp)
 		return next(r)
 	}
+}
+
+// errInvalidTimestamp is what a record whose extracted timestamp is before
+// 1970 (Kafka Streams: negative) fails with; the ErrorPolicy handles it.
+var errInvalidTimestamp = errors.New("invalid timestamp")
+
+// decodeRecord decodes raw and gives it its event time: ts's (when not nil)
+// or the record's Kafka timestamp. With tombstones, a nil value is not
+// decoded (the zero V).
+func decodeRecord[K, V any](raw *rawRecord, keys state.Serde[K], values state.Serde[V], ts func(Record[K, V]) time.Time, tombstones bool) (Record[K, V], error) {
+	k, err := keys.Decode(raw.key)
+	if err != nil {
+		return Record[K, V]{}, err
+	}
+	var v V
+	if !tombstones || raw.value != nil {
+		if v, err = values.Decode(raw.value); err != nil {
+			return Record[K, V]{}, err
+		}
+	}
+	r := Record[K, V]{Key: k, Value: v, Timestamp: raw.timestamp, Headers: raw.headers}
+	if ts != nil {
+		r.Timestamp = ts(r)
+		if r.Timestamp.UnixMilli() < 0 {
+			return Record[K, V]{}, fmt.Errorf("streams: timestamp extractor gave %v: %w", r.Timestamp, errInvalidTimestamp)
+		}
+	}
+	return r, nil
+}
+
+// prepareRecord decodes raw ahead of processing (see rawRecord.prepared).
+func prepareRecord[K, V any](raw *rawRecord, keys state.Serde[K], values state.Serde[V], ts func(Record[K, V]) time.Time, tombstones bool) {
+	r, err := decodeRecord(raw, keys, values, ts, tombstones)
+	raw.prepared = true
+	if err != nil {
+		raw.err, raw.eventTime = err, time.Time{}
+		return
+	}
+	raw.decoded, raw.eventTime = r, r.Timestamp
+}
+
+// takeRecord is the decoded record of raw: the one prepared, else decoded
+// now.
+func takeRecord[K, V any](raw *rawRecord, keys state.Serde[K], values state.Serde[V], ts func(Record[K, V]) time.Time, tombstones bool) (Record[K, V], error) {
+	if raw.prepared {
+		if raw.err != nil {
+			return Record[K, V]{}, raw.err
+		}
+		if r, ok := raw.decoded.(Record[K, V]); ok {
+			return r, nil
+		}
+	}
+	return decodeRecord(raw, keys, values, ts, tombstones)
 }
 
 // streamOp adds a processor fed by s whose records go to out.
@@ -303,7 +364,7 @@ func repartition[K, V any](s Stream[K, V], r Repartitioned[K, V], prefix string)
 	var n *node
 	n = b.addSource(base+"-repartition-source", ref, func(t *task) error {
 		out := newOut[K, V](t, n)
-		t.sources[ref] = sourceFunc(t, keys, values, nil, out.emit)
+		t.sources[ref] = sourceFunc(t, ref, keys, values, nil, out.emit)
 		return nil
 	})
 	s.n = n

@@ -54,21 +54,15 @@ func TableFrom[K, V any](b *Builder, topic string, c Consumed[K, V], m Materiali
 	var src *node
 	src = b.addSource(srcName, topicRef{name: topic}, func(t *task) error {
 		out := newTableOut[K, V](t, src)
+		if c.Timestamp != nil {
+			t.prepares[src.source] = func(raw *rawRecord) { prepareRecord(raw, keys, values, c.Timestamp, true) }
+		}
 		t.sources[src.source] = func(raw *rawRecord) error {
-			k, err := keys.Decode(raw.key)
+			r, err := takeRecord(raw, keys, values, c.Timestamp, true)
 			if err != nil {
 				return t.env.deserializationError(t, raw, err)
 			}
-			var v V
-			if raw.value != nil {
-				if v, err = values.Decode(raw.value); err != nil {
-					return t.env.deserializationError(t, raw, err)
-				}
-			}
-			ts := raw.timestamp
-			if c.Timestamp != nil {
-				ts = c.Timestamp(Record[K, V]{Key: k, Value: v, Timestamp: ts, Headers: raw.headers})
-			}
+			k, v, ts := r.Key, r.Value, r.Timestamp
 			t.observe(ts)
 			return out.emit(k, v, raw.value == nil, ts)
 		}

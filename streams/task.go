@@ -26,6 +26,26 @@ type rawRecord struct {
 	value     []byte
 	timestamp time.Time
 	headers   []Header
+
+	// Set when a source with a timestamp extractor prepared the record at
+	// the head of its partition's queue (Kafka Streams' RecordQueue): the
+	// decoded record (a Record[K, V]) and its extracted timestamp, or the
+	// error that decoding or extraction gave. The record is decoded once.
+	prepared  bool
+	decoded   any
+	eventTime time.Time
+	err       error
+}
+
+// orderTime is the timestamp the record is chosen by among the heads of a
+// task's partitions: its extracted timestamp once prepared (the zero time,
+// first, for a record that failed, so that it goes on to the error policy
+// at once), else its Kafka timestamp.
+func (r *rawRecord) orderTime() time.Time {
+	if r.prepared {
+		return r.eventTime
+	}
+	return r.timestamp
 }
 
 // taskEnv is what a task needs from whatever runs it: the sarama runtime or
@@ -59,10 +79,14 @@ type task struct {
 	outs    map[int]any // node id -> *emitter[K, V] or *tableEmitter[K, V]
 	getters map[int]any // table node id -> getter[K, V]
 	sources map[topicRef]func(r *rawRecord) error
-	stores  map[string]*taskStore
-	m       *taskMetrics // nil without metrics
-	puncts  []*punctuation
-	closers []func() error // custom processors' Close
+	// prepares are the sources' prepare functions, for sources whose event
+	// time is not the record's Kafka timestamp: they decode a record and
+	// extract its timestamp before it is chosen (see rawRecord.prepared).
+	prepares map[topicRef]func(r *rawRecord)
+	stores   map[string]*taskStore
+	m        *taskMetrics // nil without metrics
+	puncts   []*punctuation
+	closers  []func() error // custom processors' Close
 	// onStreamTime are called after a record that advanced stream time
 	// (suppression buffers, outer joins emit what has closed).
 	onStreamTime []func(now time.Time) error
@@ -88,11 +112,12 @@ type taskStore struct {
 func newTask(ctx context.Context, id TaskID, sub *SubTopology, env taskEnv) (*task, error) {
 	t := &task{
 		id: id, sub: sub, env: env,
-		outs:    map[int]any{},
-		getters: map[int]any{},
-		sources: map[topicRef]func(r *rawRecord) error{},
-		stores:  map[string]*taskStore{},
-		m:       env.metrics().forTask(id),
+		outs:     map[int]any{},
+		getters:  map[int]any{},
+		sources:  map[topicRef]func(r *rawRecord) error{},
+		prepares: map[topicRef]func(r *rawRecord){},
+		stores:   map[string]*taskStore{},
+		m:        env.metrics().forTask(id),
 	}
 	for _, spec := range sub.stores {
 		st, err := env.openStore(ctx, t, spec)
