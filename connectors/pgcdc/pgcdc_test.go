@@ -332,14 +332,18 @@ func TestConfirmOnlyCommittedAndResumeMidTransaction(t *testing.T) {
 		t.Fatalf("offset in the middle of a transaction: %v", first[1].SourceOffset)
 	}
 	// Polls send status updates (every poll, as status.update.interval.ms=1)
-	// but nothing is committed, so nothing is confirmed.
+	// but nothing is committed, so the transaction is not confirmed: the
+	// confirmed position stays below its commit. (It may move up to the
+	// transaction: other tests' changes to other tables, written before it,
+	// are confirmed while nothing of the task's is pending.)
 	for range 5 {
 		if _, err := task.Poll(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got := f.confirmedLSN(t); got != start {
-		t.Fatalf("confirmed_flush_lsn moved from %s to %s with nothing committed", start, got)
+	commit := pglogrepl.LSN(first[1].SourceOffset["lsn_commit"].(int64))
+	if got := f.confirmedLSN(t); got >= commit {
+		t.Fatalf("confirmed_flush_lsn moved from %s to %s, at or past the uncommitted transaction's commit %s", start, got, commit)
 	}
 	task.Stop()
 
