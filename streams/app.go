@@ -138,8 +138,11 @@ type runningTask struct {
 	// streamTime is the stream time committed with the task's offsets, for
 	// the task when it opens.
 	streamTime time.Time
-	offsets    map[topicPartition]int64 // next offset to commit
-	dirty      bool
+	// procTimes are the processors' observed stream times committed with
+	// them (nil: the commit had none).
+	procTimes map[string]time.Time
+	offsets   map[topicPartition]int64 // next offset to commit
+	dirty     bool
 
 	// The input of the current generation (replaced by every Setup).
 	in *taskInput
@@ -585,8 +588,20 @@ func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 	for _, id := range fresh {
 		rt := &runningTask{id: id, offsets: map[topicPartition]int64{}}
 		for _, tp := range want[id] {
-			if ts := times[tp]; ts.After(rt.streamTime) {
-				rt.streamTime = ts
+			c := times[tp]
+			if c.stream.After(rt.streamTime) {
+				rt.streamTime = c.stream
+			}
+			for name, ts := range c.procs {
+				if rt.procTimes == nil {
+					rt.procTimes = map[string]time.Time{}
+				}
+				if ts.After(rt.procTimes[name]) {
+					rt.procTimes[name] = ts
+				}
+			}
+			if c.procs != nil && rt.procTimes == nil {
+				rt.procTimes = map[string]time.Time{}
 			}
 		}
 		a.tasks[id] = rt
@@ -747,7 +762,7 @@ func (h *handler) openTask(rt *runningTask, in *taskInput) bool {
 		}
 		return false
 	}
-	t.observe(rt.streamTime)
+	t.resume(rt.streamTime, rt.procTimes)
 	rt.mu.Lock()
 	rt.t = t
 	rt.mu.Unlock()
@@ -849,7 +864,7 @@ func (a *App) commit(sess sarama.ConsumerGroupSession) error {
 				return fmt.Errorf("streams: task %s: commit store %s: %w", rt.t.id, s.spec.name, err)
 			}
 		}
-		md := encodeStreamTime(rt.t.streamTime)
+		md := encodeStreamTime(rt.t.streamTime, rt.t.observedTimes())
 		for tp, off := range rt.offsets {
 			sess.MarkOffset(tp.topic, tp.partition, off, md)
 		}

@@ -129,11 +129,17 @@
 //	perMinute.Suppress(streams.UntilWindowCloses(streams.BufferConfig{})).
 //		ToStream().To("views-per-minute", streams.Produced[streams.Windowed[string], int64]{})
 //
-// Stream time is per task, as in Kafka Streams: the largest timestamp the
-// task has processed (records are processed in timestamp order across the
-// task's partitions, see above); it is committed with the input offsets
-// (in the commit metadata, as Kafka Streams does), so a task that restarts
-// or moves resumes it. A window takes records until stream time passes its end
+// Stream time is per task, as in Kafka Streams: the largest (extracted)
+// timestamp the task has processed (records are processed in timestamp
+// order across the task's partitions, see above); it drives stream-time
+// punctuations. Windowed operations (windowed and session aggregations,
+// suppression, stream-stream joins) each go by the stream time they
+// observe, as Kafka Streams' observedStreamTime: the largest timestamp of
+// the records that operation has seen, so that a merged or branched stream
+// far ahead of theirs does not close their windows. Both are committed
+// with the input offsets (in the commit metadata, as Kafka Streams does),
+// so a task that restarts or moves resumes them. A window takes records
+// until its operation's stream time passes its end
 // plus its grace period; records out of order within that time update the
 // windows they belong to, later ones are dropped, counted
 // (App.LateRecordsDropped, streamstest.Driver.LateRecordsDropped) and

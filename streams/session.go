@@ -104,7 +104,7 @@ func sessionAggregate[K, V, A any](s SessionWindowedStream[K, V], prefix string,
 		t.getters[n.id] = getter[Windowed[K], A](func(wk Windowed[K]) (A, bool, error) {
 			return store.Get(wk.Key, state.Window{Start: ms(wk.Start), End: ms(wk.End)})
 		})
-		p := &sessionProc[K, V, A]{t: t, op: name, store: store, out: out, init: init, fn: fn, merge: merge,
+		p := &sessionProc[K, V, A]{t: t, op: name, clock: t.clock(name), store: store, out: out, init: init, fn: fn, merge: merge,
 			gap: gap, grace: grace, ret: ret.Milliseconds(), lastPurge: math.MinInt64}
 		in.next = append(in.next, p.process)
 		return nil
@@ -117,6 +117,7 @@ func sessionAggregate[K, V, A any](s SessionWindowedStream[K, V], prefix string,
 type sessionProc[K, V, A any] struct {
 	t     *task
 	op    string
+	clock *observedTime
 	store *state.SessionStore[K, A]
 	out   *tableEmitter[Windowed[K], A]
 	init  func() (A, bool)
@@ -130,12 +131,13 @@ type sessionProc[K, V, A any] struct {
 // process merges r into the sessions of its key, as Kafka Streams'
 // KStreamSessionWindowAggregate: the sessions within the gap of r are
 // merged with it into one; unless that session ended more than the grace
-// period before stream time (r is late), the merged sessions are removed
+// period before the stream time the processor has observed (r is late), the merged sessions are removed
 // (a deletion of each is emitted) and the new one is stored and emitted.
 // Updates carry the session's end as their timestamp.
 func (p *sessionProc[K, V, A]) process(r Record[K, V]) error {
 	ts := ms(r.Timestamp)
-	now := ms(p.t.streamTime)
+	p.clock.observe(r.Timestamp)
+	now := ms(p.clock.t)
 	closeTime := now - p.grace
 	type session struct {
 		w state.Window

@@ -27,7 +27,10 @@ type StreamJoined[K, V1, V2 any] struct {
 //
 // Each side's records are kept in a window store for as long as they may
 // still join (Before + After + Grace behind stream time); a record older
-// than that when it arrives is late: dropped, counted and logged.
+// than that when it arrives is late: dropped, counted and logged. Stream
+// time, for a join, is the largest timestamp of the records of either side
+// it has seen (Kafka Streams' shared time tracker of the join), committed
+// with the input offsets and resumed after a restart.
 func JoinStreams[K, V1, V2, VR any](left Stream[K, V1], right Stream[K, V2], fn func(v1 V1, v2 V2) VR, w JoinWindows, j StreamJoined[K, V1, V2]) Stream[K, VR] {
 	return streamJoin(left, right, "KSTREAM-JOIN", false, false, w, j,
 		func(v1 V1, _ bool, v2 V2, _ bool) VR { return fn(v1, v2) })
@@ -117,7 +120,7 @@ func streamJoin[K, V1, V2, VR any](left Stream[K, V1], right Stream[K, V2], pref
 			return err
 		}
 		p := &streamJoinProc[K, V1, V2, VR]{
-			t: t, op: name, keys: keys, lvals: lvals, rvals: rvals, fn: fn,
+			t: t, op: name, clock: t.clock(name), keys: keys, lvals: lvals, rvals: rvals, fn: fn,
 			ls: ls, rs: rs, out: newOut[K, VR](t, n),
 			before: w.Before.Milliseconds(), after: w.After.Milliseconds(), grace: w.Grace.Milliseconds(),
 			leftOuter: leftOuter, rightOuter: rightOuter, minPending: math.MinInt64,
@@ -126,7 +129,6 @@ func streamJoin[K, V1, V2, VR any](left Stream[K, V1], right Stream[K, V2], pref
 			if p.pending, err = kvStore[[]byte, [][]byte](t, outerStore); err != nil {
 				return err
 			}
-			t.onStreamTime = append(t.onStreamTime, func(time.Time) error { return p.emitClosed() })
 		}
 		inL.next = append(inL.next, func(r Record[K, V1]) error {
 			vb, err := lvals.Encode(r.Value)
@@ -163,6 +165,7 @@ func nameIf(name, suffix string) string {
 type streamJoinProc[K, V1, V2, VR any] struct {
 	t     *task
 	op    string
+	clock *observedTime // shared by both sides, as Kafka's sharedTimeTracker
 	keys  state.Serde[K]
 	lvals state.Serde[V1]
 	rvals state.Serde[V2]
@@ -189,7 +192,8 @@ func (p *streamJoinProc[K, V1, V2, VR]) window(side byte) (before, after int64) 
 }
 
 func (p *streamJoinProc[K, V1, V2, VR]) process(side byte, k K, when time.Time, vb []byte, headers []Header) error {
-	ts, now := ms(when), ms(p.t.streamTime)
+	p.clock.observe(when)
+	ts, now := ms(when), ms(p.clock.t)
 	if ts < now-(p.before+p.after+p.grace) {
 		p.t.lateRecord(p.op, when)
 		return nil
@@ -313,7 +317,7 @@ func (p *streamJoinProc[K, V1, V2, VR]) unpend(side byte, k K, ts int64) error {
 // emitClosed emits, in time order, the pending records whose window has
 // closed, and forgets them.
 func (p *streamJoinProc[K, V1, V2, VR]) emitClosed() error {
-	now := ms(p.t.streamTime)
+	now := ms(p.clock.t)
 	shortest := min(p.before, p.after) + p.grace
 	if p.minPending == math.MaxInt64 || p.minPending != math.MinInt64 && p.minPending+shortest >= now {
 		return nil

@@ -84,6 +84,11 @@ var ErrBufferFull = errors.New("streams: suppression buffer is full")
 // last emitted downstream (for a window not yet closed: no value). Eddy's
 // tables do not pass on old values with their updates (Kafka's Change), so
 // the value before the first buffered update is not known here.
+//
+// Stream time, for Suppress, is the largest timestamp of the updates it
+// has received (Kafka Streams' KTableSuppressProcessor observedStreamTime),
+// committed with the input offsets and resumed after a restart; buffered
+// updates come out when an update arrives that moves it past their time.
 func (tb Table[K, V]) Suppress(s Suppressed) Table[K, V] {
 	b := tb.b
 	var win *windowInfo
@@ -122,7 +127,7 @@ func (tb Table[K, V]) Suppress(s Suppressed) Table[K, V] {
 			return err
 		}
 		p := &suppressProc[K, V]{
-			t: t, op: name, store: store, keys: keys, values: values, out: newTableOut[K, V](t, n),
+			t: t, op: name, clock: t.clock(name), store: store, keys: keys, values: values, out: newTableOut[K, V](t, n),
 			win: win, limit: s.TimeLimit.Milliseconds(), cfg: s.Buffer, entries: map[string]*bufEntry[K, V]{},
 		}
 		p.gRecords, p.gBytes = t.m.suppression(storeName)
@@ -130,7 +135,6 @@ func (tb Table[K, V]) Suppress(s Suppressed) Table[K, V] {
 			return fmt.Errorf("load suppression buffer: %w", err)
 		}
 		in.next = append(in.next, p.process)
-		t.onStreamTime = append(t.onStreamTime, func(time.Time) error { return p.evict() })
 		return nil
 	})
 	n.stores = append([]string{storeName}, tableStores(tb)...)
@@ -190,6 +194,7 @@ func (h *bufHeap[K, V]) Pop() any {
 type suppressProc[K, V any] struct {
 	t      *task
 	op     string
+	clock  *observedTime
 	store  *state.KeyValueStore[[]byte, []byte]
 	keys   state.Serde[K]
 	values state.Serde[V]
@@ -259,6 +264,7 @@ func (p *suppressProc[K, V]) load() error {
 
 // process buffers an update of the table.
 func (p *suppressProc[K, V]) process(k K, v V, deleted bool, ts time.Time) error {
+	p.clock.observe(ts)
 	kb, err := p.keys.Encode(k)
 	if err != nil {
 		return err
@@ -314,7 +320,7 @@ func (p *suppressProc[K, V]) drop(e *bufEntry[K, V]) {
 // evict emits the entries that are due at stream time, then, if the buffer
 // is over its bounds, emits the oldest early or fails.
 func (p *suppressProc[K, V]) evict() error {
-	now := ms(p.t.streamTime)
+	now := ms(p.clock.t)
 	for {
 		e := p.peek()
 		if e == nil || e.due > now {

@@ -87,16 +87,69 @@ type task struct {
 	m        *taskMetrics // nil without metrics
 	puncts   []*punctuation
 	closers  []func() error // custom processors' Close
-	// onStreamTime are called after a record that advanced stream time
-	// (suppression buffers, outer joins emit what has closed).
-	onStreamTime []func(now time.Time) error
-
 	// The record being processed.
 	cur *rawRecord
 	// streamTime is Kafka Streams' stream time: the largest timestamp of
 	// the records the task has read, after timestamp extraction (sources
 	// call observe).
 	streamTime time.Time
+	// clocks are the stream times that windowed operators observe, by
+	// processor name (see observedTime).
+	clocks map[string]*observedTime
+}
+
+// observedTime is the stream time one processor observes, as Kafka
+// Streams' KStreamWindowAggregate observedStreamTime: the largest
+// timestamp of the records that processor has seen (the zero time before
+// the first). It is at most the task's stream time, and behind it when
+// the processor sees only part of the task's records (a branch, a merge
+// with another topic, a repartition).
+type observedTime struct{ t time.Time }
+
+func (c *observedTime) observe(ts time.Time) {
+	if ts.After(c.t) {
+		c.t = ts
+	}
+}
+
+// clock returns the stream time that processor name observes.
+func (t *task) clock(name string) *observedTime {
+	c := t.clocks[name]
+	if c == nil {
+		c = &observedTime{}
+		t.clocks[name] = c
+	}
+	return c
+}
+
+// observedTimes are the processors' observed stream times, for committing
+// (processors that have seen no record are left out).
+func (t *task) observedTimes() map[string]time.Time {
+	if len(t.clocks) == 0 {
+		return nil
+	}
+	out := make(map[string]time.Time, len(t.clocks))
+	for name, c := range t.clocks {
+		if !c.t.IsZero() {
+			out[name] = c.t
+		}
+	}
+	return out
+}
+
+// resume sets the stream times committed with the task's offsets: the
+// task's, and the processors' (nil when the commit had none, from an
+// earlier version: each processor then resumes at the task's stream time,
+// which may count as late a record that the processor would have taken).
+func (t *task) resume(stream time.Time, procs map[string]time.Time) {
+	t.observe(stream)
+	for name, c := range t.clocks {
+		if procs == nil {
+			c.observe(stream)
+		} else {
+			c.observe(procs[name])
+		}
+	}
 }
 
 type taskStore struct {
@@ -117,6 +170,7 @@ func newTask(ctx context.Context, id TaskID, sub *SubTopology, env taskEnv) (*ta
 		sources:  map[topicRef]func(r *rawRecord) error{},
 		prepares: map[topicRef]func(r *rawRecord){},
 		stores:   map[string]*taskStore{},
+		clocks:   map[string]*observedTime{},
 		m:        env.metrics().forTask(id),
 	}
 	for _, spec := range sub.stores {
@@ -147,18 +201,10 @@ func (t *task) processWith(src func(*rawRecord) error, r *rawRecord) error {
 		return fmt.Errorf("streams: task %s has no source for topic %s", t.id, r.topic)
 	}
 	t.cur = r
-	before := t.streamTime
 	err := src(r)
 	t.cur = nil
 	if err != nil {
 		return err
-	}
-	if t.streamTime.After(before) {
-		for _, f := range t.onStreamTime {
-			if err := f(t.streamTime); err != nil {
-				return err
-			}
-		}
 	}
 	return t.punctuate(StreamTime, t.streamTime)
 }

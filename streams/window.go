@@ -15,8 +15,8 @@ import (
 // Kafka Streams' TimeWindows.ofSizeAndGrace(Size, Grace).advanceBy(Advance):
 // tumbling when Advance is zero or Size (each record is in one window),
 // hopping when Advance is smaller (each record is in Size/Advance windows).
-// A window [start, start+Size) takes records until stream time reaches its
-// end plus Grace; later records for it are dropped as late. Zero Grace
+// A window [start, start+Size) takes records until stream time (the
+// aggregation's own, see WindowedBy) reaches its end plus Grace; later records for it are dropped as late. Zero Grace
 // admits no out-of-order record after a window's end.
 type TimeWindows struct {
 	Size    time.Duration
@@ -37,8 +37,8 @@ type SlidingWindows struct {
 // SessionWindows group the records of a key into sessions separated by more
 // than Gap of inactivity, as Kafka Streams' SessionWindows
 // .ofInactivityGapAndGrace. A session [first, last] (inclusive) takes
-// records until stream time passes its end plus Grace; a record that
-// bridges two sessions merges them.
+// records until stream time (the aggregation's own, see WindowedBy) passes
+// its end plus Grace; a record that bridges two sessions merges them.
 type SessionWindows struct {
 	Gap   time.Duration
 	Grace time.Duration
@@ -262,7 +262,11 @@ func logLateRecord(log *slog.Logger, t *task, op string, ts time.Time, attrs []a
 	if !log.Enabled(context.Background(), slog.LevelDebug) {
 		return
 	}
-	args := []any{"task", t.id.String(), "op", op, "timestamp", ts.UnixMilli(), "stream_time", t.streamTime.UnixMilli()}
+	now := t.streamTime
+	if c := t.clocks[op]; c != nil {
+		now = c.t // the stream time the operator observed
+	}
+	args := []any{"task", t.id.String(), "op", op, "timestamp", ts.UnixMilli(), "stream_time", now.UnixMilli()}
 	if t.cur != nil {
 		args = append(args, "topic", t.cur.topic, "partition", t.cur.partition, "offset", t.cur.offset)
 	}

@@ -21,6 +21,16 @@ type TimeWindowedStream[K, V any] struct {
 // KGroupedStream.windowedBy(TimeWindows). (It is a function, not a method
 // of GroupedStream, because a method returning Windowed[K] tables would
 // make Go instantiate Windowed[Windowed[K]] and so on without end.)
+//
+// Lateness is decided by the stream time the aggregation observes, as
+// Kafka Streams' KStreamWindowAggregate observedStreamTime: the largest
+// timestamp of the records it has aggregated (late ones included), not the
+// task's stream time, which records of other topics of the task (merged
+// downstream, or feeding other operations) may have moved far ahead. It is
+// committed with the input offsets and resumed after a restart or a move
+// of the task (commit metadata without it, as earlier versions wrote,
+// resumes the task's stream time instead). The same holds for WindowedBySliding and
+// WindowedBySession.
 func WindowedBy[K, V any](g GroupedStream[K, V], w TimeWindows) TimeWindowedStream[K, V] {
 	if w.Advance == 0 {
 		w.Advance = w.Size
@@ -126,7 +136,7 @@ func windowedAggregate[K, V, A any](w TimeWindowedStream[K, V], prefix string, m
 			v, found, err := store.Get(wk.Key, ms(wk.Start))
 			return v.Value, found, err
 		})
-		p := &windowAggProc[K, V, A]{t: t, op: name, store: store, out: out, fn: fn,
+		p := &windowAggProc[K, V, A]{t: t, op: name, clock: t.clock(name), store: store, out: out, fn: fn,
 			size: size.Milliseconds(), grace: grace.Milliseconds()}
 		if w.sliding != nil {
 			in.next = append(in.next, p.sliding)
@@ -145,6 +155,7 @@ func windowedAggregate[K, V, A any](w TimeWindowedStream[K, V], prefix string, m
 type windowAggProc[K, V, A any] struct {
 	t       *task
 	op      string
+	clock   *observedTime
 	store   *state.WindowStore[K, ValueAndTimestamp[A]]
 	out     *tableEmitter[Windowed[K], A]
 	fn      func(K, V, A, bool) A
@@ -154,12 +165,13 @@ type windowAggProc[K, V, A any] struct {
 }
 
 // timeWindows updates the windows of r, as Kafka Streams'
-// KStreamWindowAggregate: a window takes the record unless stream time has
-// passed its end plus the grace period. The update carries the largest
+// KStreamWindowAggregate: a window takes the record unless the stream time
+// the processor has observed has passed its end plus the grace period. The update carries the largest
 // timestamp aggregated into the window.
 func (p *windowAggProc[K, V, A]) timeWindows(r Record[K, V]) error {
 	ts := ms(r.Timestamp)
-	closeTime := ms(p.t.streamTime) - p.grace
+	p.clock.observe(r.Timestamp)
+	closeTime := ms(p.clock.t) - p.grace
 	for _, start := range windowStarts(ts, p.size, p.advance) {
 		end := start + p.size
 		if end <= closeTime {
@@ -209,7 +221,8 @@ func (p *windowAggProc[K, V, A]) update(r Record[K, V], start, end int64, old sl
 // [0, d]).
 func (p *windowAggProc[K, V, A]) sliding(r Record[K, V]) error {
 	ts, d := ms(r.Timestamp), p.size
-	closeTime := ms(p.t.streamTime) - p.grace
+	p.clock.observe(r.Timestamp)
+	closeTime := ms(p.clock.t) - p.grace
 	if ts+1+d <= closeTime {
 		p.t.lateRecord(p.op, r.Timestamp, "window_start", ts-d, "window_end", ts)
 		return nil
