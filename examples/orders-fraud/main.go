@@ -146,10 +146,12 @@ func main() {
 //	        └─ by card ─ count per minute ─ suppress until closed ─ > 3 ─▶ fraud-flags
 func Topology() (*streams.Topology, error) {
 	b := streams.NewBuilder()
-	// Event time is the records' Kafka timestamp, which the producer sets
-	// to the order's or payment's time (CreateTime).
-	orders := streams.From(b, OrdersTopic, streams.Consumed[string, Order]{Values: state.JSON[Order]{}})
-	payments := streams.From(b, PaymentsTopic, streams.Consumed[string, Payment]{Values: state.JSON[Payment]{}})
+	// Event time is the order's or payment's own time, in its value (the
+	// records' Kafka timestamps are when they were produced).
+	orders := streams.From(b, OrdersTopic, streams.Consumed[string, Order]{Values: state.JSON[Order]{},
+		Timestamp: func(r streams.Record[string, Order]) time.Time { return r.Value.Time }})
+	payments := streams.From(b, PaymentsTopic, streams.Consumed[string, Payment]{Values: state.JSON[Payment]{},
+		Timestamp: func(r streams.Record[string, Payment]) time.Time { return r.Value.Time }})
 
 	// Orders and payments are both keyed by order id (and co-partitioned):
 	// the join pairs an order with the payments of the same id in
@@ -178,11 +180,7 @@ func Topology() (*streams.Topology, error) {
 			return w.Key, Flag{Reason: ReasonTooMany, Card: w.Key, Time: w.Start.UTC(), Orders: n}
 		})
 
-	// Two sinks to one topic, not Merge: merging would put the count in the
-	// join's task, whose stream time runs ahead of the repartitioned
-	// orders (see README.md).
-	unpaid.To(FlagsTopic, streams.Produced[string, Flag]{Values: state.JSON[Flag]{}})
-	tooMany.To(FlagsTopic, streams.Produced[string, Flag]{Values: state.JSON[Flag]{}})
+	unpaid.Merge(tooMany).To(FlagsTopic, streams.Produced[string, Flag]{Values: state.JSON[Flag]{}})
 	return b.Build()
 }
 
@@ -228,11 +226,11 @@ func run(ctx context.Context, orders []Order, payments []Payment) ([]Flag, error
 	var recs []*kgo.Record
 	for _, o := range orders {
 		v, _ := json.Marshal(o)
-		recs = append(recs, &kgo.Record{Topic: OrdersTopic, Key: []byte(o.ID), Value: v, Timestamp: o.Time})
+		recs = append(recs, &kgo.Record{Topic: OrdersTopic, Key: []byte(o.ID), Value: v})
 	}
 	for _, p := range payments {
 		v, _ := json.Marshal(p)
-		recs = append(recs, &kgo.Record{Topic: PaymentsTopic, Key: []byte(p.Order), Value: v, Timestamp: p.Time})
+		recs = append(recs, &kgo.Record{Topic: PaymentsTopic, Key: []byte(p.Order), Value: v})
 	}
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return nil, fmt.Errorf("produce: %w", err)
