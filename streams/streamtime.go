@@ -24,6 +24,11 @@ import (
 
 const streamTimeMetadataVersion = 2
 
+// maxCommitMetadata is Kafka's default offset.metadata.max.bytes: a commit
+// with longer metadata is refused. Processor times that would not fit are
+// left out (the processors then resume at the task's stream time).
+const maxCommitMetadata = 4096
+
 // committedTime is what a commit's metadata holds: the task's stream time
 // and its processors' observed stream times (nil when the metadata has no
 // processor section).
@@ -34,7 +39,8 @@ type committedTime struct {
 
 // encodeStreamTime is the offset commit metadata for stream time t and the
 // processors' observed times procs (empty when the task has seen no
-// record; no processor section when procs is nil).
+// record; no processor section when procs is nil, or when it would make
+// the metadata longer than maxCommitMetadata).
 func encodeStreamTime(t time.Time, procs map[string]time.Time) string {
 	if t.IsZero() {
 		return ""
@@ -53,6 +59,9 @@ func encodeStreamTime(t time.Time, procs map[string]time.Time) string {
 			b = binary.BigEndian.AppendUint32(b, uint32(len(name)))
 			b = append(b, name...)
 			b = binary.BigEndian.AppendUint64(b, uint64(procs[name].UnixMilli()))
+		}
+		if base64.StdEncoding.EncodedLen(len(b)) > maxCommitMetadata {
+			b = b[:9]
 		}
 	}
 	return base64.StdEncoding.EncodeToString(b)

@@ -2,6 +2,7 @@ package streams
 
 import (
 	"encoding/base64"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -49,6 +50,17 @@ func TestObservedStreamTimesMetadata(t *testing.T) {
 	}
 	if got, ok := decodeStreamTime(encodeStreamTime(at, map[string]time.Time{})); !ok || got.procs == nil || len(got.procs) != 0 {
 		t.Errorf("empty section decoded %v %v", got, ok)
+	}
+	// Too many (or too long) names for Kafka's default
+	// offset.metadata.max.bytes: the processor times are left out.
+	many := map[string]time.Time{}
+	for i := range 200 {
+		many[fmt.Sprintf("KSTREAM-AGGREGATE-%010d", i)] = at
+	}
+	if md := encodeStreamTime(at, many); len(md) > 4096 {
+		t.Errorf("metadata of %d bytes", len(md))
+	} else if got, ok := decodeStreamTime(md); !ok || !got.stream.Equal(at) || got.procs != nil {
+		t.Errorf("oversized section decoded %v %v; want the stream time alone", got, ok)
 	}
 	md := encodeStreamTime(at, procs)
 	b, _ := base64.StdEncoding.DecodeString(md)
