@@ -186,6 +186,11 @@ func (c *conn) readLoop() error {
 		if err != nil {
 			return err
 		}
+		if isProduce(body) && !(c.sasl != nil && c.sasl.raw) {
+			// Produce is done with its frame once handled: the batches are
+			// in the log and nothing decoded from them is kept.
+			putFrame(body)
+		}
 		select {
 		case c.replies <- r:
 		case <-c.done:
@@ -204,7 +209,7 @@ func (c *conn) readLoop() error {
 func readFrame(r io.Reader, n int) ([]byte, error) {
 	const eager = 16 << 20
 	if n <= eager {
-		buf := make([]byte, n)
+		buf := getFrame(n)
 		_, err := io.ReadFull(r, buf)
 		return buf, err
 	}
