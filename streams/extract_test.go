@@ -171,3 +171,42 @@ func TestDriverExtractedTimestamps(t *testing.T) {
 		t.Errorf("out %v; want only 2m at its extracted time", out)
 	}
 }
+
+// A table's deletion, whose zero value gives the extractor no time, takes
+// its Kafka timestamp instead of failing; an update with an invalid time
+// still fails (LogAndFail).
+func TestDriverTableTombstoneWithExtractor(t *testing.T) {
+	b := streams.NewBuilder()
+	streams.TableFrom(b, "users", streams.Consumed[string, string]{Timestamp: durationTime},
+		streams.Materialized[string, string]{Name: "users"})
+	top, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := streamstest.New(top, streamstest.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	kt := base.Add(time.Hour)
+	in := streamstest.NewInputTopic[string, string](d, "users", nil, nil, kt, 0)
+	if err := in.Pipe("ann", "1m"); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.PipeTombstone("ann"); err != nil {
+		t.Fatalf("tombstone: %v", err)
+	}
+	users, err := streamstest.KeyValueStore[string, string](d, "users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, found, err := users.Get("ann"); err != nil || found {
+		t.Errorf("ann found %v (%v) after the deletion", found, err)
+	}
+	if got := d.StreamTime(); !got.Equal(kt) {
+		t.Errorf("stream time %v; want the deletion's Kafka timestamp %v", got, kt)
+	}
+	if err := in.Pipe("bob", "never"); err == nil || !strings.Contains(err.Error(), "invalid timestamp") {
+		t.Errorf("update with an invalid time: %v", err)
+	}
+}

@@ -108,7 +108,9 @@ func decodeRecord[K, V any](raw *rawRecord, keys state.Serde[K], values state.Se
 	r := Record[K, V]{Key: k, Value: v, Timestamp: raw.timestamp, Headers: raw.headers}
 	if ts != nil {
 		r.Timestamp = ts(r)
-		if r.Timestamp.UnixMilli() < 0 {
+		if r.Timestamp.UnixMilli() < 0 && tombstones && raw.value == nil {
+			r.Timestamp = raw.timestamp // a deletion has no value to take a time from
+		} else if r.Timestamp.UnixMilli() < 0 {
 			return Record[K, V]{}, fmt.Errorf("streams: timestamp extractor gave %v: %w", r.Timestamp, errInvalidTimestamp)
 		}
 	}

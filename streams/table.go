@@ -37,7 +37,9 @@ func (t Table[K, V]) StoreName() string { return t.store }
 
 // TableFrom reads topic as a table: a record with a nil value deletes its
 // key. The table is materialized in a store named m.Name (or a generated
-// name).
+// name). A deletion for which c.Timestamp gives an invalid time (before
+// 1970: the zero time, say, from the zero V it is given) takes its Kafka
+// timestamp instead, rather than going to the error policy.
 func TableFrom[K, V any](b *Builder, topic string, c Consumed[K, V], m Materialized[K, V]) Table[K, V] {
 	keys, values := serdeOr(c.Keys), serdeOr(c.Values)
 	if m.Keys != nil {
