@@ -114,10 +114,14 @@ func decodeJSON(b []byte) (any, error) {
 	if d.More() {
 		return nil, fmt.Errorf("trailing data after JSON value")
 	}
-	return numbers(v), nil
+	return JSONNumbers(v), nil
 }
 
-func numbers(v any) any {
+// JSONNumbers turns the json.Numbers in v, a value decoded with
+// json.Decoder.UseNumber, into int64 where they are integers and float64
+// otherwise, in place through maps and slices, and returns v: Kafka
+// Connect's JSON converter gives INT64 and FLOAT64 for them.
+func JSONNumbers(v any) any {
 	switch x := v.(type) {
 	case json.Number:
 		if n, err := x.Int64(); err == nil {
@@ -127,11 +131,11 @@ func numbers(v any) any {
 		return f
 	case map[string]any:
 		for k, e := range x {
-			x[k] = numbers(e)
+			x[k] = JSONNumbers(e)
 		}
 	case []any:
 		for i, e := range x {
-			x[i] = numbers(e)
+			x[i] = JSONNumbers(e)
 		}
 	}
 	return v

@@ -147,7 +147,7 @@ func (t *SourceTask) serve(rw nethttp.ResponseWriter, r *nethttp.Request) {
 			nethttp.Error(rw, "body is not JSON: "+err.Error(), nethttp.StatusBadRequest)
 			return
 		}
-		rec.Value = fromJSON(v)
+		rec.Value = connectors.JSONNumbers(v)
 	}
 	if k := r.Header.Get("X-Record-Key"); k != "" {
 		rec.Key = k
@@ -177,26 +177,6 @@ func (t *SourceTask) serve(rw nethttp.ResponseWriter, r *nethttp.Request) {
 	case <-t.closed:
 		nethttp.Error(rw, "connector stopping; the record may or may not be stored", nethttp.StatusServiceUnavailable)
 	}
-}
-
-func fromJSON(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if n, err := x.Int64(); err == nil {
-			return n
-		}
-		f, _ := x.Float64()
-		return f
-	case map[string]any:
-		for k, e := range x {
-			x[k] = fromJSON(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = fromJSON(e)
-		}
-	}
-	return v
 }
 
 func (t *SourceTask) Poll(ctx context.Context) ([]connectors.SourceRecord, error) {

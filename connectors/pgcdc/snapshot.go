@@ -168,7 +168,7 @@ func decodeText(oid uint32, data []byte, decimalDouble bool) any {
 		d := json.NewDecoder(strings.NewReader(s))
 		d.UseNumber()
 		if d.Decode(&v) == nil {
-			return jsonNumbers(v)
+			return connectors.JSONNumbers(v)
 		}
 	case pgtype.ByteaOID:
 		if strings.HasPrefix(s, `\x`) {
@@ -178,25 +178,4 @@ func decodeText(oid uint32, data []byte, decimalDouble bool) any {
 		}
 	}
 	return s
-}
-
-// jsonNumbers turns json.Numbers into int64 or float64.
-func jsonNumbers(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if n, err := x.Int64(); err == nil {
-			return n
-		}
-		f, _ := x.Float64()
-		return f
-	case map[string]any:
-		for k, e := range x {
-			x[k] = jsonNumbers(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = jsonNumbers(e)
-		}
-	}
-	return v
 }
