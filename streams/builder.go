@@ -108,6 +108,16 @@ func (b *Builder) nameOr(name, prefix string) string {
 	return b.newName(prefix)
 }
 
+// storeNameOr is name, or a name generated from prefix for a store its
+// user did not name (unlike nameOr, a given name takes no number: stores
+// are numbered only when generated).
+func (b *Builder) storeNameOr(name, prefix string) string {
+	if name != "" {
+		return name
+	}
+	return b.newName(prefix)
+}
+
 func (b *Builder) fail(format string, args ...any) {
 	b.errs = append(b.errs, fmt.Errorf("streams: "+format, args...))
 }

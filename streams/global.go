@@ -45,17 +45,8 @@ type globalSpec struct {
 // GlobalTableFrom reads topic as a global table, stored in a store named
 // m.Name (or a generated name). The timestamp extractor of c is not used.
 func GlobalTableFrom[K, V any](b *Builder, topic string, c Consumed[K, V], m Materialized[K, V]) GlobalTable[K, V] {
-	keys, values := serdeOr(c.Keys), serdeOr(c.Values)
-	if m.Keys != nil {
-		keys = m.Keys
-	}
-	if m.Values != nil {
-		values = m.Values
-	}
-	storeName := m.Name
-	if storeName == "" {
-		storeName = b.newName(topic + "-STATE-STORE")
-	}
+	keys, values := serdeOverride(m.Keys, serdeOr(c.Keys)), serdeOverride(m.Values, serdeOr(c.Values))
+	storeName := b.storeNameOr(m.Name, topic+"-STATE-STORE")
 	srcName := b.nameOr(c.Name, "KSTREAM-SOURCE")
 	procName := b.newName("KTABLE-SOURCE")
 	for _, n := range []string{srcName, procName} {

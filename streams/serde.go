@@ -53,6 +53,15 @@ func DefaultSerde[T any]() state.Serde[T] {
 	return s.(state.Serde[T])
 }
 
+// serdeOverride is s, or def when s is nil (a Materialized's serdes
+// override the ones upstream).
+func serdeOverride[T any](s, def state.Serde[T]) state.Serde[T] {
+	if s == nil {
+		return def
+	}
+	return s
+}
+
 func serdeOr[T any](s state.Serde[T]) state.Serde[T] {
 	if s == nil {
 		return DefaultSerde[T]()

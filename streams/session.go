@@ -72,10 +72,7 @@ func AggregateSessions[K, V, A any](s SessionWindowedStream[K, V], init func() A
 func sessionAggregate[K, V, A any](s SessionWindowedStream[K, V], prefix string, m Materialized[K, A],
 	init func() (A, bool), fn func(K, V, A, bool) A, merge func(K, A, bool, A) A) Table[Windowed[K], A] {
 	st, b := s.g.s, s.g.s.b
-	keys := st.keys
-	if m.Keys != nil {
-		keys = m.Keys
-	}
+	keys := serdeOverride(m.Keys, st.keys)
 	values := serdeOr(m.Values)
 	gap, grace := s.windows.Gap.Milliseconds(), s.windows.Grace.Milliseconds()
 	ret := m.Retention
@@ -85,10 +82,7 @@ func sessionAggregate[K, V, A any](s SessionWindowedStream[K, V], prefix string,
 		b.fail("the retention of session store %q (%v) is less than the gap plus the grace period (%v)", m.Name, ret, minRet)
 	}
 	name := b.newName(prefix)
-	storeName := m.Name
-	if storeName == "" {
-		storeName = b.newName("KSTREAM-AGGREGATE-STATE-STORE")
-	}
+	storeName := b.storeNameOr(m.Name, "KSTREAM-AGGREGATE-STATE-STORE")
 	b.addStore(sessionSpec(storeName, keys, values))
 	var n *node
 	n = b.addNode(kindProcessor, name, []*node{st.n}, func(t *task) error {

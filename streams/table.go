@@ -41,18 +41,9 @@ func (t Table[K, V]) StoreName() string { return t.store }
 // 1970: the zero time, say, from the zero V it is given) takes its Kafka
 // timestamp instead, rather than going to the error policy.
 func TableFrom[K, V any](b *Builder, topic string, c Consumed[K, V], m Materialized[K, V]) Table[K, V] {
-	keys, values := serdeOr(c.Keys), serdeOr(c.Values)
-	if m.Keys != nil {
-		keys = m.Keys
-	}
-	if m.Values != nil {
-		values = m.Values
-	}
+	keys, values := serdeOverride(m.Keys, serdeOr(c.Keys)), serdeOverride(m.Values, serdeOr(c.Values))
 	srcName := b.nameOr(c.Name, "KSTREAM-SOURCE")
-	storeName := m.Name
-	if storeName == "" {
-		storeName = b.newName(topic + "-STATE-STORE")
-	}
+	storeName := b.storeNameOr(m.Name, topic+"-STATE-STORE")
 	var src *node
 	src = b.addSource(srcName, topicRef{name: topic}, func(t *task) error {
 		out := newTableOut[K, V](t, src)
@@ -269,16 +260,10 @@ func aggregate[K, V, A any](g GroupedStream[K, V], prefix string, m Materialized
 
 func aggregateWith[K, V, A any](g GroupedStream[K, V], prefix string, m Materialized[K, A], fn func(K, V, A, bool) A) Table[K, A] {
 	s, b := g.s, g.s.b
-	keys := s.keys
-	if m.Keys != nil {
-		keys = m.Keys
-	}
+	keys := serdeOverride(m.Keys, s.keys)
 	values := serdeOr(m.Values)
 	name := b.newName(prefix)
-	storeName := m.Name
-	if storeName == "" {
-		storeName = b.newName("KSTREAM-AGGREGATE-STATE-STORE")
-	}
+	storeName := b.storeNameOr(m.Name, "KSTREAM-AGGREGATE-STATE-STORE")
 	b.addStore(kvSpec(storeName, keys, values))
 	var n *node
 	n = b.addNode(kindProcessor, name, []*node{s.n}, func(t *task) error {

@@ -150,16 +150,10 @@ func AggregateTable[K, V, A any](g GroupedTable[K, V], init func() A, adder, sub
 func tableAggregate[K, V, A any](g GroupedTable[K, V], prefix string, m Materialized[K, A],
 	add func(K, V, A, bool) A, sub func(K, V, A) A) Table[K, A] {
 	s, b := g.s, g.s.b
-	keys := s.keys
-	if m.Keys != nil {
-		keys = m.Keys
-	}
+	keys := serdeOverride(m.Keys, s.keys)
 	values := serdeOr(m.Values)
 	name := b.newName(prefix)
-	storeName := m.Name
-	if storeName == "" {
-		storeName = b.newName("KTABLE-AGGREGATE-STATE-STORE")
-	}
+	storeName := b.storeNameOr(m.Name, "KTABLE-AGGREGATE-STATE-STORE")
 	b.addStore(kvSpec(storeName, keys, values))
 	var n *node
 	n = b.addNode(kindProcessor, name, []*node{s.n}, func(t *task) error {

@@ -93,10 +93,7 @@ func AggregateWindowed[K, V, A any](w TimeWindowedStream[K, V], init func() A, f
 // found=false for a window that does not exist yet.
 func windowedAggregate[K, V, A any](w TimeWindowedStream[K, V], prefix string, m Materialized[K, A], fn func(K, V, A, bool) A) Table[Windowed[K], A] {
 	s, b := w.g.s, w.g.s.b
-	keys := s.keys
-	if m.Keys != nil {
-		keys = m.Keys
-	}
+	keys := serdeOverride(m.Keys, s.keys)
 	values := serdeOr(m.Values)
 	var size, grace, minRet time.Duration
 	if w.sliding != nil {
@@ -116,10 +113,7 @@ func windowedAggregate[K, V, A any](w TimeWindowedStream[K, V], prefix string, m
 		b.fail("the retention of window store %q (%v) is less than the window size plus the grace period (%v)", m.Name, ret, minRet)
 	}
 	name := b.newName(prefix)
-	storeName := m.Name
-	if storeName == "" {
-		storeName = b.newName("KSTREAM-AGGREGATE-STATE-STORE")
-	}
+	storeName := b.storeNameOr(m.Name, "KSTREAM-AGGREGATE-STATE-STORE")
 	b.addStore(windowSpec(storeName, keys, state.Serde[ValueAndTimestamp[A]](vatSerde[A]{values}), size, ret))
 	var n *node
 	n = b.addNode(kindProcessor, name, []*node{s.n}, func(t *task) error {
