@@ -51,7 +51,6 @@ package mqtt
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -386,22 +385,6 @@ func (t *SinkTask) Start(ctx context.Context, cfg connectors.Config, tc *connect
 	return connect(ctx, t.client, cfg)
 }
 
-func payload(v any) ([]byte, error) {
-	switch x := v.(type) {
-	case nil:
-		return []byte{}, nil
-	case []byte:
-		return x, nil
-	case string:
-		return []byte(x), nil
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("encoding a %T value as JSON: %w", v, err)
-	}
-	return b, nil
-}
-
 // Put publishes the records and waits for the broker's acknowledgements.
 func (t *SinkTask) Put(ctx context.Context, records []connectors.Record) error {
 	type sent struct {
@@ -414,7 +397,12 @@ func (t *SinkTask) Put(ctx context.Context, records []connectors.Record) error {
 		if h, ok := r.Header("mqtt.topic"); ok {
 			topic = string(h)
 		}
-		p, err := payload(r.Value)
+		// Bytes and strings as they are, anything else as JSON, as the
+		// string converter writes them; a null value is an empty message.
+		p, err := connectors.StringConverter{}.FromConnect(r.Topic, r.Value)
+		if p == nil {
+			p = []byte{}
+		}
 		if err == nil && (topic == "" || strings.ContainsAny(topic, "+#")) {
 			err = fmt.Errorf("mqtt: %q is not a topic one can publish to", topic)
 		}

@@ -516,22 +516,6 @@ func (t *SinkTask) Start(ctx context.Context, cfg connectors.Config, tc *connect
 	return nil
 }
 
-func payload(v any) ([]byte, error) {
-	switch x := v.(type) {
-	case nil:
-		return nil, nil
-	case []byte:
-		return x, nil
-	case string:
-		return []byte(x), nil
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("encoding a %T value as JSON: %w", v, err)
-	}
-	return b, nil
-}
-
 func (t *SinkTask) message(r connectors.Record) (*natsgo.Msg, error) {
 	subject := strings.ReplaceAll(t.subject, "${topic}", r.Topic)
 	m := natsgo.NewMsg(subject)
@@ -546,7 +530,8 @@ func (t *SinkTask) message(r connectors.Record) (*natsgo.Msg, error) {
 		return nil, err
 	}
 	var err error
-	if m.Data, err = payload(r.Value); err != nil {
+	// Bytes and strings as they are, anything else as JSON (the string converter's rules).
+	if m.Data, err = (connectors.StringConverter{}).FromConnect(r.Topic, r.Value); err != nil {
 		return nil, err
 	}
 	if t.js != nil {
