@@ -182,11 +182,13 @@ func (c *conn) readLoop() error {
 		if err != nil {
 			return fmt.Errorf("read request of %d bytes: %w", size, err)
 		}
+		// Decided before handling: a SASL exchange may change c.sasl.raw.
+		produce := isProduce(body) && !(c.sasl != nil && c.sasl.raw)
 		r, err := c.handle(body)
 		if err != nil {
 			return err
 		}
-		if isProduce(body) && !(c.sasl != nil && c.sasl.raw) {
+		if produce {
 			// Produce is done with its frame once handled: the batches are
 			// in the log and nothing decoded from them is kept.
 			putFrame(body)
