@@ -183,14 +183,14 @@ func (c *conn) readLoop() error {
 			return fmt.Errorf("read request of %d bytes: %w", size, err)
 		}
 		// Decided before handling: a SASL exchange may change c.sasl.raw.
-		produce := isProduce(body) && !(c.sasl != nil && c.sasl.raw)
+		recycle := recyclable(body) && !(c.sasl != nil && c.sasl.raw)
 		r, err := c.handle(body)
 		if err != nil {
 			return err
 		}
-		if produce {
-			// Produce is done with its frame once handled: the batches are
-			// in the log and nothing decoded from them is kept.
+		if recycle {
+			// Produce and Fetch are done with their frames once handled:
+			// the batches are in the log, and nothing decoded aliases them.
 			putFrame(body)
 		}
 		select {
