@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -36,6 +37,9 @@ import (
 const (
 	brokerServerEnv        = "EDDY_BENCH_BROKER_SERVER"
 	brokerServerVerboseEnv = "EDDY_BENCH_BROKER_SERVER_VERBOSE"
+	// brokerServerProfileEnv, set in the benchmark's own environment to a
+	// path, makes every broker process write a CPU profile to PATH.PID.
+	brokerServerProfileEnv = "EDDY_BENCH_BROKER_CPUPROFILE"
 )
 
 // childPID is the broker child process being measured, 0 for none, and
@@ -63,6 +67,18 @@ func brokerServerChild() (bool, error) {
 	addr, closeBroker, err := brokerSystems[i].start(ctx, dir, os.Stderr, os.Getenv(brokerServerVerboseEnv) == "1")
 	if err != nil {
 		return true, err
+	}
+	if path := os.Getenv(brokerServerProfileEnv); path != "" {
+		// Each broker process profiles its whole life to PATH.PID.
+		f, err := os.Create(fmt.Sprintf("%s.%d", path, os.Getpid()))
+		if err != nil {
+			return true, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return true, err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	fmt.Printf("addr %s\n", addr)
 	io.Copy(io.Discard, os.Stdin) // until the parent closes it, or dies

@@ -29,6 +29,15 @@ func cpuTime() time.Duration {
 	return t
 }
 
+// brokerCPU is the user+system CPU time of the broker benchmark's running
+// broker process, or 0 when the broker runs in this process.
+func brokerCPU() time.Duration {
+	if pid := childPID.Load(); pid != 0 {
+		return processCPU(pid)
+	}
+	return 0
+}
+
 // median of xs, ignoring NaNs; NaN when there is nothing to take it of.
 func median(xs []float64) float64 {
 	var v []float64
