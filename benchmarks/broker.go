@@ -278,6 +278,7 @@ func indexFunc[T any](xs []T, f func(T) bool) int {
 // sample is one run of one case on one system.
 type sample struct {
 	produce, consume phase
+	raw              phase // consume again without decoding (consumeRaw)
 	lat              latencyResult
 	err              error
 }
@@ -396,9 +397,10 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 					fmt.Fprintf(stderr, "p50 %.2f ms, p99 %.2f ms, max %.2f ms, %.0f rec/s sent, CPU %.2f s (broker %.2f s)\n",
 						ms(smp.lat.p50), ms(smp.lat.p99), ms(smp.lat.max), smp.lat.rate, smp.lat.cpu.Seconds(), smp.lat.brokerCPU.Seconds())
 				} else {
-					fmt.Fprintf(stderr, "produce %s MB/s (%s rec/s, CPU %.2f s), consume %s MB/s (%s rec/s, CPU %.2f s)\n",
+					fmt.Fprintf(stderr, "produce %s MB/s (%s rec/s, CPU %.2f s), consume %s MB/s (%s rec/s, CPU %.2f s), without decoding %s MB/s (CPU %.2f s, %d fetches of %s KiB)\n",
 						fmtNum(smp.produce.mbps()), fmtCount(smp.produce.rps()), smp.produce.cpu.Seconds(),
-						fmtNum(smp.consume.mbps()), fmtCount(smp.consume.rps()), smp.consume.cpu.Seconds())
+						fmtNum(smp.consume.mbps()), fmtCount(smp.consume.rps()), smp.consume.cpu.Seconds(),
+						fmtNum(smp.raw.mbps()), smp.raw.cpu.Seconds(), smp.raw.requests, fmtCount(float64(smp.raw.wire)/float64(max(smp.raw.requests, 1))/1024))
 				}
 			}
 		}
@@ -450,26 +452,29 @@ func runBrokerCase(ctx context.Context, o brokerOpts, c brokerCase, s brokerSyst
 		}
 	}()
 	pprof.Do(ctx, pprof.Labels("role", "client", "system", s.name, "who", s.name+"-client"), func(ctx context.Context) {
-		smp.produce, smp.consume, smp.lat, smp.err = runLoad(ctx, o, c, addr, stderr)
+		smp.produce, smp.consume, smp.raw, smp.lat, smp.err = runLoad(ctx, o, c, addr, stderr)
 	})
 	return smp
 }
 
 // runLoad runs case c once against the broker at addr.
-func runLoad(ctx context.Context, o brokerOpts, c brokerCase, addr string, stderr io.Writer) (produce, consume phase, lat latencyResult, err error) {
+func runLoad(ctx context.Context, o brokerOpts, c brokerCase, addr string, stderr io.Writer) (produce, consume, raw phase, lat latencyResult, err error) {
 	if c.e2e {
 		l := latencyLoad{addr: addr, topic: "bench", partitions: c.partitions, recordSize: c.recordSize,
 			rate: o.e2eRate, warmup: o.e2eWarmup, duration: o.e2eDuration, timeout: o.timeout, stderr: stderr}
 		lat, err = l.run(ctx)
-		return produce, consume, lat, err
+		return produce, consume, raw, lat, err
 	}
 	l := throughputLoad{addr: addr, topic: "bench", partitions: c.partitions, recordSize: c.recordSize,
 		records: o.records, duration: o.duration, timeout: o.timeout, stderr: stderr}
 	if produce, err = l.produce(ctx); err != nil {
-		return produce, consume, lat, err
+		return produce, consume, raw, lat, err
 	}
-	consume, err = l.consume(ctx, produce.records)
-	return produce, consume, lat, err
+	if consume, err = l.consume(ctx, produce.records); err != nil {
+		return produce, consume, raw, lat, err
+	}
+	raw, err = l.consumeRaw(ctx, produce.records)
+	return produce, consume, raw, lat, err
 }
 
 // stopWithin calls stop and gives up waiting after d: a broker whose
@@ -547,6 +552,20 @@ func writeBrokerReport(w io.Writer, o brokerOpts, head []string, cells map[strin
 					fmtNum(cl.med(func(s sample) float64 { return s.consume.cpu.Seconds() })))
 			}
 		}
+		p("")
+		p("The same records read once more without decoding: bare Fetch requests, one in flight, kgo's default sizes, no CRC check, batches walked by their headers. A kgo consumer spends most of its time decoding, whatever the broker; this reader shows the brokers' serving more directly:")
+		p("")
+		p("| case | system | raw consume MB/s | raw consume rec/s | raw consume CPU s |")
+		p("| --- | --- | ---: | ---: | ---: |")
+		for _, c := range thr {
+			for _, s := range o.systems {
+				cl := cells[c.name+"/"+s.name]
+				p("| %s | %s | %s | %s | %s |", c.name, s.name,
+					fmtNum(cl.med(func(s sample) float64 { return s.raw.mbps() })),
+					fmtCount(cl.med(func(s sample) float64 { return s.raw.rps() })),
+					fmtNum(cl.med(func(s sample) float64 { return s.raw.cpu.Seconds() })))
+			}
+		}
 	}
 	if len(e2e) > 0 {
 		p("")
@@ -579,6 +598,9 @@ func writeBrokerReport(w io.Writer, o brokerOpts, head []string, cells map[strin
 	p("| consume >= 2x kfake-sync (1 KiB) | %s | %s |", fmtRatio(consRatio), met(consRatio >= 2, consRatio))
 	if mem := ratioVs(cells, "kfake-mem", func(s sample) float64 { return s.consume.mbps() }); !math.IsNaN(mem) {
 		p("| consume >= 2x kfake-mem (1 KiB; for reference) | %s | %s |", fmtRatio(mem), met(mem >= 2, mem))
+	}
+	if raw := ratioOver(cells, func(s sample) float64 { return s.raw.mbps() }); !math.IsNaN(raw) {
+		p("| consume without decoding >= 2x kfake-sync (1 KiB; for reference) | %s | %s |", fmtRatio(raw), met(raw >= 2, raw))
 	}
 	for _, c := range e2e {
 		if cl := cells[c.name+"/eddy"]; cl != nil {

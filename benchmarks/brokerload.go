@@ -29,6 +29,8 @@ type phase struct {
 	bytes   int64 // record value bytes
 	elapsed time.Duration
 	cpu     time.Duration
+	// requests and wire (record batch bytes) the raw fetch reader counts.
+	requests, wire int64
 }
 
 func (p phase) mbps() float64 { return float64(p.bytes) / p.elapsed.Seconds() / 1e6 }
