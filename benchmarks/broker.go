@@ -289,6 +289,14 @@ type cell struct {
 	errs    []string
 }
 
+// phaseColumns is the median MB/s, rec/s and CPU s of one phase, as three
+// cells of a markdown table row.
+func (c *cell) phaseColumns(ph func(sample) phase) string {
+	return fmtNum(c.med(func(s sample) float64 { return ph(s).mbps() })) + " | " +
+		fmtCount(c.med(func(s sample) float64 { return ph(s).rps() })) + " | " +
+		fmtNum(c.med(func(s sample) float64 { return ph(s).cpu.Seconds() }))
+}
+
 func (c *cell) med(f func(sample) float64) float64 {
 	var xs []float64
 	for _, s := range c.samples {
@@ -542,14 +550,10 @@ func writeBrokerReport(w io.Writer, o brokerOpts, head []string, cells map[strin
 			for _, s := range o.systems {
 				cl := cells[c.name+"/"+s.name]
 				errs = append(errs, prefixed(c.name+" "+s.name, cl.errs)...)
-				p("| %s | %s | %s | %s | %s | %s | %s | %s | %s |", c.name, s.name,
+				p("| %s | %s | %s | %s | %s |", c.name, s.name,
 					fmtCount(cl.med(func(s sample) float64 { return float64(s.produce.records) })),
-					fmtNum(cl.med(func(s sample) float64 { return s.produce.mbps() })),
-					fmtCount(cl.med(func(s sample) float64 { return s.produce.rps() })),
-					fmtNum(cl.med(func(s sample) float64 { return s.produce.cpu.Seconds() })),
-					fmtNum(cl.med(func(s sample) float64 { return s.consume.mbps() })),
-					fmtCount(cl.med(func(s sample) float64 { return s.consume.rps() })),
-					fmtNum(cl.med(func(s sample) float64 { return s.consume.cpu.Seconds() })))
+					cl.phaseColumns(func(s sample) phase { return s.produce }),
+					cl.phaseColumns(func(s sample) phase { return s.consume }))
 			}
 		}
 		p("")
@@ -560,10 +564,7 @@ func writeBrokerReport(w io.Writer, o brokerOpts, head []string, cells map[strin
 		for _, c := range thr {
 			for _, s := range o.systems {
 				cl := cells[c.name+"/"+s.name]
-				p("| %s | %s | %s | %s | %s |", c.name, s.name,
-					fmtNum(cl.med(func(s sample) float64 { return s.raw.mbps() })),
-					fmtCount(cl.med(func(s sample) float64 { return s.raw.rps() })),
-					fmtNum(cl.med(func(s sample) float64 { return s.raw.cpu.Seconds() })))
+				p("| %s | %s | %s |", c.name, s.name, cl.phaseColumns(func(s sample) phase { return s.raw }))
 			}
 		}
 	}
