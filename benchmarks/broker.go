@@ -57,6 +57,9 @@ Cases (each system gets a fresh broker, data directory and topic per case):
               idempotence, 5 requests in flight) produces as fast as it can
               for -duration (or exactly -records records) and flushes; then
               a fresh consumer (no group) reads every record from the start.
+              Then a raw reader reads them again without decoding: bare
+              Fetch requests, one in flight, no CRC check, batches walked by
+              their headers (reported in a table of its own).
   e2e-1KiB-p1, e2e-1KiB-p8
               end-to-end latency: a consumer long-polls while a producer
               with linger 0 sends 1 KiB records at -e2e-rate records/s for
@@ -86,6 +89,9 @@ The last line of the output is
 where each figure is the geometric mean, over the cases 1KiB-p1 and 1KiB-p8,
 of median(eddy MB/s) / median(kfake-sync MB/s). Targets: produce >= 1.25,
 consume >= 2, and e2e p99 <= 2 ms; the report says which are met.
+
+The load's process collects garbage with GOGC=-load-gogc (400); the
+brokers' processes with Go's default. See benchmarks/README.md for why.
 
 Flags:
 `
