@@ -103,6 +103,30 @@ type SourceAcker interface {
 	Ack(records []SourceRecord)
 }
 
+// SourceCommitter is implemented by source tasks that want to know when
+// their offsets are durable (Kafka Connect's SourceTask.commit()): a task
+// that must acknowledge its reads to the source system (a replication
+// slot's confirmed position, a message queue's acks) does so in Commit,
+// so the source never forgets what the offsets topic does not yet hold.
+//
+// Commit is called from the task's goroutine, between Polls (as Poll, so
+// a task needs no locking for it), each time the runtime has written the
+// task's source offsets to the offsets topic and the broker acknowledged
+// them: after each offset flush that wrote offsets (every
+// offset.flush.interval.ms, and when the task is paused), and, when the
+// task stops cleanly, after the final flush (whether or not it had
+// offsets to write) and before Stop, with a context of its own, as the
+// task's is done by then. When Commit is called, the
+// offsets of every record earlier Polls returned are in the offsets topic,
+// and TaskContext.Offset returns them. A task that fails (Poll or
+// producing returns an error) gets no Commit for its final flush.
+//
+// An error from Commit is logged; it does not fail the task, and Commit is
+// called again after the next flush.
+type SourceCommitter interface {
+	Commit(ctx context.Context) error
+}
+
 // SinkTask writes to an external system. The runtime calls its methods
 // from one goroutine.
 type SinkTask interface {

@@ -15,8 +15,10 @@ import (
 // the offsets topic. Offsets of records dropped by a transform or skipped
 // under errors.tolerance=all advance too. Because offsets are written
 // only after the records they cover were acknowledged, a crash can repeat
-// records (at least once) but never lose one.
-func (w *Worker) runSource(ctx context.Context, cr *connectorRun, t *taskRun, props map[string]string, paused bool, logger *slog.Logger) error {
+// records (at least once) but never lose one. A task that implements
+// SourceCommitter has Commit called, on this goroutine, after each flush
+// that wrote offsets and after the final flush of a clean stop.
+func (w *Worker) runSource(ctx context.Context, cr *connectorRun, t *taskRun, props map[string]string, paused bool, logger *slog.Logger) (err error) {
 	cfg, err := w.parseConnectorConfig(cr.plugin, props)
 	if err != nil {
 		return err
@@ -40,28 +42,55 @@ func (w *Worker) runSource(ctx context.Context, cr *connectorRun, t *taskRun, pr
 			logger.Warn("stopping task", "err", err)
 		}
 	}()
+	committer, _ := task.(SourceCommitter)
+	// taskCommit tells the task its offsets are durable; its errors are
+	// logged, as Kafka Connect does, and do not fail the task.
+	taskCommit := func(ctx context.Context) {
+		if committer == nil {
+			return
+		}
+		if err := committer.Commit(ctx); err != nil {
+			logger.Error("source task commit failed", "err", err)
+		}
+	}
 	pending := map[string]sourceOffset{}
 	lastCommit := time.Now()
-	commit := func() error {
+	// flush writes the pending offsets; wrote says whether there were any.
+	flush := func() (wrote bool, err error) {
 		if len(pending) == 0 {
-			return nil
+			return false, nil
 		}
 		start := time.Now()
 		defer func() { t.m.commitTime.Observe(time.Since(start).Seconds()) }()
 		if err := w.commitSourceOffsets(cr.name, pending); err != nil {
 			t.m.commitsFailed.Inc()
-			return err
+			return false, err
 		}
 		t.m.commitsOK.Inc()
 		clear(pending)
 		lastCommit = time.Now()
-		return nil
+		return true, nil
+	}
+	commit := func() error {
+		wrote, err := flush()
+		if wrote {
+			taskCommit(ctx)
+		}
+		return err
 	}
 	// Offsets in pending cover acknowledged records only, so they are
-	// written whatever way the loop ends.
+	// written whatever way the loop ends. This runs before the deferred
+	// Stop, so a clean stop's Commit comes before Stop.
 	defer func() {
-		if err := commit(); err != nil {
-			logger.Warn("final offset commit", "err", err)
+		if _, ferr := flush(); ferr != nil {
+			logger.Warn("final offset commit", "err", ferr)
+			return
+		}
+		if err == nil {
+			// The task's context is done; Commit gets one of its own.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			taskCommit(cctx)
 		}
 	}()
 	setRunning := func() {

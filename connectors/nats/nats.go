@@ -28,8 +28,9 @@
 // existing durable consumer is used as it is). The source partition is
 // {"stream", "consumer"} and the offset {"seq": stream sequence}. A
 // message is acknowledged to JetStream only once the worker has committed
-// the offset of its record (checked on every poll; messages waiting for
-// that are kept from redelivery with in-progress acks), so the consumer's
+// the offset of its record (in the task's Commit, which the worker calls
+// after each offset flush; messages waiting for that are kept from
+// redelivery with in-progress acks on every poll), so the consumer's
 // position never passes what Kafka Connect has committed: after a crash,
 // unacknowledged messages are delivered again (at least once); after a
 // clean stop, the task asks for them again at once (a negative ack). When
@@ -338,9 +339,7 @@ func (t *SourceTask) Poll(ctx context.Context) ([]connectors.SourceRecord, error
 	if t.cons == nil {
 		return t.pollCore(ctx)
 	}
-	if err := t.settle(); err != nil {
-		return nil, err
-	}
+	t.keepInflight()
 	wctx, cancel := context.WithTimeout(ctx, time.Second)
 	first, err := t.cons.Next(jetstream.FetchContext(wctx))
 	cancel()
@@ -409,9 +408,16 @@ func subjectMatches(filter, subject string) bool {
 	return len(ft) == len(st)
 }
 
-// settle acknowledges the messages whose records' offsets the worker has
-// committed, and keeps the others from being redelivered meanwhile.
-func (t *SourceTask) settle() error {
+var _ connectors.SourceCommitter = (*SourceTask)(nil)
+
+// Commit acknowledges to JetStream the messages whose records' offsets
+// the worker has written to its offsets topic (connectors.SourceCommitter;
+// the worker calls it after each offset flush). A failed ack is tried
+// again at the next Commit.
+func (t *SourceTask) Commit(context.Context) error {
+	if t.cons == nil {
+		return nil
+	}
 	var committed uint64
 	if off := t.tc.Offset(t.partition()); off != nil {
 		committed, _ = toUint(off["seq"])
@@ -420,10 +426,16 @@ func (t *SourceTask) settle() error {
 	for ; i < len(t.inflight) && t.inflight[i].seq <= committed; i++ {
 		if err := t.inflight[i].msg.Ack(); err != nil {
 			t.inflight = t.inflight[i:]
-			return connectors.Retriable(fmt.Errorf("nats: acknowledging stream sequence %d: %w", t.inflight[0].seq, err))
+			return fmt.Errorf("nats: acknowledging stream sequence %d: %w", t.inflight[0].seq, err)
 		}
 	}
 	t.inflight = t.inflight[i:]
+	return nil
+}
+
+// keepInflight keeps the messages whose records are not yet committed
+// from being redelivered meanwhile (in-progress acks).
+func (t *SourceTask) keepInflight() {
 	now := time.Now()
 	for j := range t.inflight {
 		if now.Sub(t.inflight[j].progress) >= t.ackWait/3 {
@@ -432,7 +444,6 @@ func (t *SourceTask) settle() error {
 			}
 		}
 	}
-	return nil
 }
 
 func (t *SourceTask) pollCore(ctx context.Context) ([]connectors.SourceRecord, error) {
@@ -472,14 +483,15 @@ func record(topic, subject string, data []byte, h natsgo.Header, ts time.Time) c
 	return r
 }
 
-// Stop asks JetStream to redeliver the messages not yet committed at once
-// (they are in Kafka, or not; either way their offsets are not stored),
-// and closes the connection.
+// Stop acknowledges the messages whose offsets are committed (the worker
+// calls Commit before Stop only when the task stops cleanly), asks
+// JetStream to redeliver the others at once (they are in Kafka, or not;
+// either way their offsets are not stored), and closes the connection.
 func (t *SourceTask) Stop() error {
 	if t.nc == nil {
 		return nil
 	}
-	_ = t.settle()
+	_ = t.Commit(context.Background())
 	for _, f := range t.inflight {
 		f.msg.Nak()
 	}

@@ -167,6 +167,9 @@ func TestJetStreamAcksFollowCommittedOffsets(t *testing.T) {
 		t.Fatal(err)
 	}
 	task.Poll(context.Background())
+	if err := task.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	info, err := cons.Info(context.Background())
 	if err != nil || info.AckFloor.Stream != 0 || info.NumAckPending != 3 {
 		t.Fatalf("nothing committed, yet ack floor %d with %d pending (%v)", info.AckFloor.Stream, info.NumAckPending, err)
@@ -174,7 +177,9 @@ func TestJetStreamAcksFollowCommittedOffsets(t *testing.T) {
 	offs.mu.Lock()
 	offs.off = recs[1].SourceOffset // the second record is committed
 	offs.mu.Unlock()
-	task.Poll(context.Background())
+	if err := task.Commit(context.Background()); err != nil { // as the worker does after writing the offset
+		t.Fatal(err)
+	}
 	connectorstest.WaitFor(t, 10*time.Second, "ack floor 2", func() bool {
 		info, err := cons.Info(context.Background())
 		return err == nil && info.AckFloor.Stream == 2 && info.NumAckPending == 1

@@ -62,12 +62,13 @@
 // names that transaction's commit LSN and how many of its changes are
 // done, so that a task resuming there skips them. The replication slot's
 // confirmed position (standby status updates) only ever moves to an offset
-// the worker has committed to its offsets topic, so PostgreSQL keeps every
-// change not yet safely in Kafka; a restarted task resumes at the stored
-// offset, repeating at most changes whose offsets were not committed (at
-// least once). When every record handed over is committed, the
-// position also moves past transactions that produced no records (other
-// tables), so an idle connector does not hold back WAL.
+// the worker has committed to its offsets topic (the task confirms it when
+// the worker calls its Commit, after each offset flush), so PostgreSQL
+// keeps every change not yet safely in Kafka; a restarted task resumes at
+// the stored offset, repeating at most changes whose offsets were not
+// committed (at least once). When every record handed over is committed,
+// the position also moves past transactions that produced no records
+// (other tables), so an idle connector does not hold back WAL.
 //
 // The initial snapshot reads the selected tables in one REPEATABLE READ
 // transaction: from the snapshot the new slot exported, when the task

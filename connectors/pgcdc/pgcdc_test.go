@@ -356,6 +356,9 @@ func TestConfirmOnlyCommittedAndResumeMidTransaction(t *testing.T) {
 		t.Fatalf("after the restart: %s", got)
 	}
 	offs.set(rest[1].SourceOffset)
+	if err := task.Commit(context.Background()); err != nil { // as the worker does after writing the offset
+		t.Fatal(err)
+	}
 	connectorstest.WaitFor(t, 20*time.Second, "the committed offset confirmed", func() bool {
 		if _, err := task.Poll(context.Background()); err != nil {
 			t.Fatal(err)

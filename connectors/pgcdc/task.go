@@ -139,10 +139,13 @@ type Task struct {
 	processed pglogrepl.LSN // everything before it was handed over or produced nothing
 
 	lastReturned   position // offset of the last record Poll returned
+	committed      position // offset the worker last wrote to its offsets topic
 	confirmed      pglogrepl.LSN
 	lastStatus     time.Time
 	replyRequested bool
 }
+
+var _ connectors.SourceCommitter = (*Task)(nil)
 
 func (t *Task) partition() map[string]any { return map[string]any{"server": t.s.prefix} }
 
@@ -181,7 +184,7 @@ func (t *Task) setup(ctx context.Context) error {
 		return err
 	}
 	stored, hasStored := parsePosition(t.tc.Offset(t.partition()))
-	t.lastReturned = stored
+	t.lastReturned, t.committed = stored, stored
 	snapshot := t.s.snapshot && (!hasStored || stored.Snapshot)
 
 	slot, exists, err := t.slotInfo(ctx)
@@ -393,14 +396,29 @@ func (t *Task) Poll(ctx context.Context) ([]connectors.SourceRecord, error) {
 	return recs, nil
 }
 
+// Commit confirms to PostgreSQL the offset the worker has written to its
+// offsets topic (connectors.SourceCommitter): the runtime calls it after
+// each offset flush, so the slot's confirmed position follows the stored
+// offsets without waiting for the next Poll.
+func (t *Task) Commit(ctx context.Context) error {
+	if p, ok := parsePosition(t.tc.Offset(t.partition())); ok {
+		t.committed = p
+	}
+	if !t.streaming || t.repl == nil {
+		return nil // the next stream confirms it
+	}
+	return t.sendStatus(ctx)
+}
+
 // sendStatus reports the confirmed position to PostgreSQL when it moved,
 // when asked to, or every status.update.interval.ms. It confirms only
-// offsets the worker committed, and, when every record handed over is
-// committed and no transaction is open, everything processed since.
+// offsets the worker committed (as Commit last learnt them), and, when
+// every record handed over is committed and no transaction is open,
+// everything processed since.
 func (t *Task) sendStatus(ctx context.Context) error {
 	target := t.confirmed
-	committed, ok := parsePosition(t.tc.Offset(t.partition()))
-	if ok && !committed.Snapshot {
+	committed := t.committed
+	if !committed.Snapshot {
 		target = max(target, committed.LSN)
 	}
 	if committed == t.lastReturned && t.tx == nil {
