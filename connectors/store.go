@@ -21,22 +21,34 @@ import (
 //	connect-status   status-connector-NAME, status-task-NAME-N
 //	                 {"state":"RUNNING","trace":null,"worker_id":"...","generation":0}
 
+// internalTopic is one of the worker's topics, as ensureTopic creates it.
+type internalTopic struct {
+	name       string
+	partitions int32
+	// replication is the replication factor, -1 for the broker's default;
+	// property is the worker property that sets it, for errors.
+	replication int16
+	property    string
+}
+
 // ensureTopic creates a compacted topic unless it exists.
-func ensureTopic(admin sarama.ClusterAdmin, name string, partitions int32) error {
+func ensureTopic(admin sarama.ClusterAdmin, t internalTopic) error {
 	compact := "compact"
-	err := admin.CreateTopic(name, &sarama.TopicDetail{
-		NumPartitions:     partitions,
-		ReplicationFactor: 1,
+	err := admin.CreateTopic(t.name, &sarama.TopicDetail{
+		NumPartitions:     t.partitions,
+		ReplicationFactor: t.replication,
 		ConfigEntries:     map[string]*string{"cleanup.policy": &compact},
 	}, false)
-	if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
-		var te *sarama.TopicError
-		if errors.As(err, &te) && te.Err == sarama.ErrTopicAlreadyExists {
-			return nil
-		}
-		return fmt.Errorf("creating topic %s: %w", name, err)
+	switch {
+	case err == nil, errors.Is(err, sarama.ErrTopicAlreadyExists):
+		return nil
+	case errors.Is(err, sarama.ErrInvalidReplicationFactor):
+		return fmt.Errorf("creating topic %s with replication factor %d (%s): %w; "+
+			"set %s to at most the number of brokers, or to -1 for the broker's default",
+			t.name, t.replication, t.property, err, t.property)
+	default:
+		return fmt.Errorf("creating topic %s: %w", t.name, err)
 	}
-	return nil
 }
 
 // readTopic calls fn for every record of topic, partition by partition

@@ -34,6 +34,16 @@ type WorkerConfig struct {
 	// OffsetsPartitions and StatusPartitions (offset.storage.partitions,
 	// status.storage.partitions). Defaults 25 and 5.
 	OffsetsPartitions, StatusPartitions int32
+	// ConfigReplicationFactor, OffsetsReplicationFactor and
+	// StatusReplicationFactor are the replication factors of those topics
+	// when the worker creates them (config.storage.replication.factor,
+	// offset.storage.replication.factor,
+	// status.storage.replication.factor): a positive number, or -1 for
+	// the broker's default.replication.factor (KIP-464). Zero means -1,
+	// which an Eddy broker (one broker) takes as 1; Kafka Connect's
+	// default is 3, which a single broker refuses. Topics that exist are
+	// used as they are.
+	ConfigReplicationFactor, OffsetsReplicationFactor, StatusReplicationFactor int16
 	// OffsetFlushInterval is how often source offsets are written and sink
 	// tasks are flushed and their offsets committed
 	// (offset.flush.interval.ms). Default 60s.
@@ -129,6 +139,18 @@ func (c *WorkerConfig) fill() error {
 	}
 	if c.StatusPartitions <= 0 {
 		c.StatusPartitions = 5
+	}
+	for _, rf := range []struct {
+		v    *int16
+		name string
+	}{{&c.ConfigReplicationFactor, "ConfigReplicationFactor"}, {&c.OffsetsReplicationFactor, "OffsetsReplicationFactor"},
+		{&c.StatusReplicationFactor, "StatusReplicationFactor"}} {
+		if *rf.v == 0 {
+			*rf.v = -1
+		}
+		if *rf.v < -1 {
+			return fmt.Errorf("connectors: WorkerConfig.%s is %d: want a positive number, or -1 for the broker's default", rf.name, *rf.v)
+		}
 	}
 	if c.OffsetFlushInterval <= 0 {
 		c.OffsetFlushInterval = time.Minute
@@ -286,11 +308,12 @@ func NewWorker(ctx context.Context, cfg WorkerConfig) (*Worker, error) {
 		client.Close()
 		return nil, err
 	}
-	for _, t := range []struct {
-		name string
-		n    int32
-	}{{cfg.ConfigTopic, 1}, {cfg.OffsetsTopic, cfg.OffsetsPartitions}, {cfg.StatusTopic, cfg.StatusPartitions}} {
-		if err := ensureTopic(admin, t.name, t.n); err != nil {
+	for _, t := range []internalTopic{
+		{cfg.ConfigTopic, 1, cfg.ConfigReplicationFactor, "config.storage.replication.factor"},
+		{cfg.OffsetsTopic, cfg.OffsetsPartitions, cfg.OffsetsReplicationFactor, "offset.storage.replication.factor"},
+		{cfg.StatusTopic, cfg.StatusPartitions, cfg.StatusReplicationFactor, "status.storage.replication.factor"},
+	} {
+		if err := ensureTopic(admin, t); err != nil {
 			return fail(fmt.Errorf("connectors: %w", err))
 		}
 	}

@@ -20,6 +20,9 @@ var WorkerProperties = map[string]string{
 	"status.storage.topic":                  "StatusTopic",
 	"offset.storage.partitions":             "OffsetsPartitions",
 	"status.storage.partitions":             "StatusPartitions",
+	"config.storage.replication.factor":     "ConfigReplicationFactor (-1: the broker's default)",
+	"offset.storage.replication.factor":     "OffsetsReplicationFactor (-1: the broker's default)",
+	"status.storage.replication.factor":     "StatusReplicationFactor (-1: the broker's default)",
 	"offset.flush.interval.ms":              "OffsetFlushInterval",
 	"key.converter":                         "KeyConverter (key.converter.* configure it)",
 	"value.converter":                       "ValueConverter (value.converter.* configure it)",
@@ -83,6 +86,20 @@ func WorkerConfigFromProperties(cfg WorkerConfig, props map[string]string) (Work
 				cfg.OffsetsPartitions = int32(n)
 			} else {
 				cfg.StatusPartitions = int32(n)
+			}
+		case k == "config.storage.replication.factor" || k == "offset.storage.replication.factor" ||
+			k == "status.storage.replication.factor":
+			n, err := strconv.ParseInt(v, 10, 16)
+			if err != nil || (n < 1 && n != -1) {
+				return cfg, "", nil, fmt.Errorf("%s=%q: want a positive replication factor, or -1 for the broker's default", k, v)
+			}
+			switch k {
+			case "config.storage.replication.factor":
+				cfg.ConfigReplicationFactor = int16(n)
+			case "offset.storage.replication.factor":
+				cfg.OffsetsReplicationFactor = int16(n)
+			default:
+				cfg.StatusReplicationFactor = int16(n)
 			}
 		case k == "offset.flush.interval.ms":
 			n, err := strconv.ParseInt(v, 10, 64)
