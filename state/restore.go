@@ -20,7 +20,8 @@ type RestoreProgress struct {
 	Topic     string
 	Partition int32
 	// StartOffset is the first offset read; EndOffset is the partition's
-	// end (high watermark) when restoration began: the restorer stops
+	// end when restoration began (the high watermark, or the last stable
+	// offset when the client reads read_committed): the restorer stops
 	// there.
 	StartOffset, EndOffset int64
 	// Offset is the last offset applied so far, or StartOffset-1.
@@ -43,6 +44,18 @@ type RestoreProgress struct {
 // only the last record of each key: the store ends the same as if every
 // record were applied in order, and since a batch is written atomically no
 // reader sees the difference.
+//
+// The changelog is read at the isolation level of the client's
+// configuration (Consumer.IsolationLevel). Read committed (as
+// NewRestoreConfig sets), the end is the partition's last stable offset and
+// records of aborted transactions are skipped; read uncommitted (sarama's
+// default), the end is the high watermark and records of aborted
+// transactions are applied like any other. Either way, transaction markers
+// (control records, which consumers never see) are skipped: when nothing
+// arrives for a short while, the restorer asks the partition's leader what
+// lies between the last offset applied and the end, and if that is only
+// records the consumer does not deliver (markers, and aborted records when
+// reading read committed), restoration is complete.
 type Restorer struct {
 	// Client connects to the brokers; the Restorer does not close it.
 	Client    sarama.Client
@@ -60,11 +73,12 @@ type Restorer struct {
 	ProgressEvery time.Duration
 	// Logger gets the same progress at Info level; nil means slog.Default.
 	Logger *slog.Logger
-	// IdleTimeout ends restoration with an error when no record arrives
-	// for that long before the end offset is reached. Zero means 30s.
-	// (A changelog whose last offset is a transaction marker, which
-	// consumers never see, ends this way: transactional changelogs are not
-	// supported yet.)
+	// IdleTimeout ends restoration with ErrRestoreStalled when no record
+	// arrives for that long before the end offset is reached while the
+	// partition still holds records to deliver before it (a broker that
+	// stopped answering, say). Zero means 30s. Offsets the consumer never
+	// delivers (transaction markers, aborted records read committed) do
+	// not end this way: see Restorer.
 	IdleTimeout time.Duration
 }
 
@@ -98,7 +112,7 @@ func (r *Restorer) Restore(ctx context.Context, dst Backend, after int64) (int64
 	if err != nil {
 		return after, fmt.Errorf("state: restore %s/%d: oldest offset: %w", r.Topic, r.Partition, err)
 	}
-	end, err := r.Client.GetOffset(r.Topic, r.Partition, sarama.OffsetNewest)
+	end, err := r.endOffset()
 	if err != nil {
 		return after, fmt.Errorf("state: restore %s/%d: end offset: %w", r.Topic, r.Partition, err)
 	}
@@ -195,6 +209,16 @@ func (r *Restorer) Restore(ctx context.Context, dst Backend, after int64) (int64
 	defer ticker.Stop()
 	idle := time.NewTimer(idleTimeout)
 	defer idle.Stop()
+	// When nothing arrives for probeAfter, the rest of the partition may
+	// be only offsets the consumer skips (transaction markers): probe asks
+	// the leader. This is only when to look, not a condition of
+	// correctness; a probe that finds records to come waits for them
+	// (up to IdleTimeout), and looks again later.
+	probeAfter := max(r.Client.Config().Consumer.MaxWaitTime, 100*time.Millisecond)
+	probeTimer := time.NewTimer(probeAfter)
+	defer probeTimer.Stop()
+	nextProbe := probeAfter
+loop:
 	for p.Offset < end-1 {
 		select {
 		case <-ctx.Done():
@@ -208,8 +232,24 @@ func (r *Restorer) Restore(ctx context.Context, dst Backend, after int64) (int64
 		case <-idle.C:
 			err := finish()
 			return last, errors.Join(fmt.Errorf("%w: %s/%d at offset %d of %d", ErrRestoreStalled, r.Topic, r.Partition, p.Offset, end), err)
+		case <-probeTimer.C:
+			rest, err := r.onlySkippedBefore(p.Offset+1, end)
+			if err != nil {
+				log.Debug("state: restore: cannot look at the rest of the changelog; waiting for records",
+					"topic", r.Topic, "partition", r.Partition, "offset", p.Offset+1, "end", end, "err", err)
+			}
+			if rest {
+				// Everything before the end is markers or aborted
+				// records the consumer will never deliver.
+				p.Offset = end - 1
+				break loop
+			}
+			nextProbe = min(2*nextProbe, max(probeAfter, 2*time.Second))
+			probeTimer.Reset(nextProbe)
 		case m := <-msgs:
 			idle.Reset(idleTimeout)
+			nextProbe = probeAfter
+			probeTimer.Reset(probeAfter)
 			// Take what the consumer has already buffered without going
 			// back through the select: one message at a time, the select
 			// over five channels would cost more than applying it. Only
@@ -250,11 +290,174 @@ func (r *Restorer) Restore(ctx context.Context, dst Backend, after int64) (int64
 	return p.Offset, nil
 }
 
+// endOffset returns where restoration stops: the high watermark, or the
+// last stable offset when the client reads read committed (records after it
+// may still be aborted).
+func (r *Restorer) endOffset() (int64, error) {
+	conf := r.Client.Config()
+	if conf.Consumer.IsolationLevel != sarama.ReadCommitted || !conf.Version.IsAtLeast(sarama.V0_11_0_0) {
+		return r.Client.GetOffset(r.Topic, r.Partition, sarama.OffsetNewest)
+	}
+	// Client.GetOffset asks read uncommitted.
+	leader, err := r.Client.Leader(r.Topic, r.Partition)
+	if err != nil {
+		return -1, err
+	}
+	req := sarama.NewOffsetRequest(conf.Version)
+	req.IsolationLevel = sarama.ReadCommitted
+	req.AddBlock(r.Topic, r.Partition, sarama.OffsetNewest, 1)
+	resp, err := leader.GetAvailableOffsets(req)
+	if err != nil {
+		return -1, err
+	}
+	b := resp.GetBlock(r.Topic, r.Partition)
+	if b == nil {
+		return -1, sarama.ErrIncompleteResponse
+	}
+	if !errors.Is(b.Err, sarama.ErrNoError) {
+		return -1, b.Err
+	}
+	if len(b.Offsets) != 1 {
+		return -1, sarama.ErrOffsetOutOfRange
+	}
+	return b.Offsets[0], nil
+}
+
+// probeFetchBytes bounds one probe's fetch; a probe fetches again from
+// where the previous fetch's batches ended.
+const probeFetchBytes = 1 << 20
+
+// onlySkippedBefore reports whether offsets from to end-1 hold nothing the
+// restorer's consumer would deliver: only transaction markers (control
+// batches), batches emptied by compaction, and, when the client reads read
+// committed, records of aborted transactions (found as sarama's consumer
+// finds them, from the fetch response's aborted transactions). It fetches
+// from the partition's leader. false with a nil error means there is a
+// record to come, or that it could not tell.
+func (r *Restorer) onlySkippedBefore(from, end int64) (bool, error) {
+	conf := r.Client.Config()
+	if !conf.Version.IsAtLeast(sarama.V0_11_0_0) {
+		return false, nil // no record batches, so no markers
+	}
+	readCommitted := conf.Consumer.IsolationLevel == sarama.ReadCommitted
+	for from < end {
+		leader, err := r.Client.Leader(r.Topic, r.Partition)
+		if err != nil {
+			return false, err
+		}
+		req := &sarama.FetchRequest{Version: fetchVersion(conf.Version), MinBytes: 1, MaxWaitTime: 0,
+			MaxBytes: probeFetchBytes, Isolation: conf.Consumer.IsolationLevel}
+		if req.Version >= 7 {
+			req.SessionID, req.SessionEpoch = 0, -1 // no fetch session
+		}
+		req.AddBlock(r.Topic, r.Partition, from, probeFetchBytes, -1)
+		resp, err := leader.Fetch(req)
+		if err != nil {
+			return false, err
+		}
+		b := resp.GetBlock(r.Topic, r.Partition)
+		if b == nil {
+			return false, sarama.ErrIncompleteResponse
+		}
+		if !errors.Is(b.Err, sarama.ErrNoError) {
+			return false, b.Err
+		}
+		aborts := slices.Clone(b.AbortedTransactions)
+		slices.SortFunc(aborts, func(x, y *sarama.AbortedTransaction) int { return cmp.Compare(x.FirstOffset, y.FirstOffset) })
+		aborted := map[int64]bool{}
+		was := from
+	batches:
+		for _, rs := range b.RecordsSet {
+			if rs == nil {
+				continue
+			}
+			if rs.MsgSet != nil {
+				// Legacy messages carry no transactions: they are
+				// delivered (or it cannot tell).
+				for _, m := range rs.MsgSet.Messages {
+					if m.Offset >= from && m.Offset < end {
+						return false, nil
+					}
+				}
+				break batches
+			}
+			rb := rs.RecordBatch
+			if rb == nil {
+				continue
+			}
+			if rb.FirstOffset >= end {
+				return true, nil
+			}
+			if rb.PartialTrailingRecord {
+				break // fetch again from here
+			}
+			lastOff := rb.LastOffset()
+			for len(aborts) > 0 && aborts[0].FirstOffset <= lastOff {
+				aborted[aborts[0].ProducerID] = true
+				aborts = aborts[1:]
+			}
+			if lastOff < from {
+				continue
+			}
+			switch {
+			case rb.Control:
+				if len(rb.Records) > 0 && isAbortMarker(rb.Records[0].Key) {
+					delete(aborted, rb.ProducerID)
+				}
+			case readCommitted && rb.IsTransactional && aborted[rb.ProducerID]:
+			default:
+				for _, rec := range rb.Records {
+					if off := rb.FirstOffset + rec.OffsetDelta; off >= from && off < end {
+						return false, nil
+					}
+				}
+			}
+			from = lastOff + 1
+		}
+		if from == was {
+			return false, nil // nothing learnt: no batch, or a partial one
+		}
+	}
+	return true, nil
+}
+
+// isAbortMarker reports whether a control record's key (version, type, both
+// int16) says abort (type 0) rather than commit (1).
+func isAbortMarker(key []byte) bool {
+	return len(key) >= 4 && binary.BigEndian.Uint16(key[2:4]) == 0
+}
+
+// fetchVersion is the Fetch request version sarama's consumer uses for a
+// configuration's Kafka version, from 0.11 (version 4: record batches and
+// the isolation level) up.
+func fetchVersion(v sarama.KafkaVersion) int16 {
+	switch {
+	case v.IsAtLeast(sarama.V2_7_0_0):
+		return 12
+	case v.IsAtLeast(sarama.V2_3_0_0):
+		return 11
+	case v.IsAtLeast(sarama.V2_1_0_0):
+		return 10
+	case v.IsAtLeast(sarama.V2_0_0_0):
+		return 8
+	case v.IsAtLeast(sarama.V1_1_0_0):
+		return 7
+	case v.IsAtLeast(sarama.V1_0_0_0):
+		return 6
+	default:
+		return 5
+	}
+}
+
 // NewRestoreConfig returns a sarama configuration suited to a Restorer's
 // client: large fetches and a deep channel buffer, since restoration reads
-// one partition from one offset to its end as fast as it can.
+// one partition from one offset to its end as fast as it can, and read
+// committed, so that a transactional changelog's aborted records are not
+// restored (for a changelog written without transactions this changes
+// nothing).
 func NewRestoreConfig() *sarama.Config {
 	c := sarama.NewConfig()
+	c.Consumer.IsolationLevel = sarama.ReadCommitted
 	c.Consumer.Fetch.Default = 16 << 20
 	c.Consumer.Fetch.Max = 64 << 20
 	c.Consumer.MaxWaitTime = 100 * time.Millisecond
