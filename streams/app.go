@@ -502,8 +502,19 @@ func (e appEnv) partitions(topic string) (int32, error) {
 	return n, nil
 }
 
+// restoreHook, if set (by tests only), is called before a task's store is
+// opened and restored, with the restoration's context and the task's id
+// ("1_0"). When it returns with the context done, the store is not opened.
+var restoreHook func(ctx context.Context, task string)
+
 func (e appEnv) openStore(ctx context.Context, t *task, spec *storeSpec) (*state.Store, error) {
 	a := e.a
+	if restoreHook != nil {
+		restoreHook(ctx, t.id.String())
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
 	topic := changelogRef(spec.name).resolve(a.cfg.ApplicationID)
 	return state.OpenStore(ctx, state.StoreOptions{
 		Dir:       filepath.Join(a.cfg.StateDir, a.cfg.ApplicationID, t.id.String(), spec.name),

@@ -2,60 +2,41 @@ package streams_test
 
 import (
 	"context"
-	"net/http/httptest"
+	"errors"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/eddy-streams/eddy/state"
 	"github.com/eddy-streams/eddy/streams"
 	"github.com/eddy-streams/eddy/streams/internal/testapps"
 )
 
 // A task whose restoration does not finish holds up neither the group nor
-// the instance's other tasks, and stopping the app cancels it. Partition 0
-// of the word counts' changelog ends with a transaction marker, which
-// consumers never see: restoring task 1_0 waits for it (until the
-// restorer's 30s idle timeout, which the test does not reach), while task
+// the instance's other tasks, and stopping the app cancels it. A restore
+// hook holds task 1_0's restoration until its context is done, while task
 // 1_1 counts its words.
 func TestAppRestoresBesideProcessing(t *testing.T) {
 	addr := startBroker(t)
 	createTopics(t, addr, 2, "text", "word-counts")
-	changelog := "stall-counts-changelog"
-	adm, err := sarama.NewClusterAdmin([]string{addr}, saramaConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	compact := "compact"
-	if err := adm.CreateTopic(changelog, &sarama.TopicDetail{NumPartitions: 2, ReplicationFactor: 1,
-		ConfigEntries: map[string]*string{"cleanup.policy": &compact}}, false); err != nil {
-		t.Fatal(err)
-	}
-	adm.Close()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.TransactionalID("stall"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := cl.BeginTransaction(); err != nil {
-		t.Fatal(err)
-	}
-	one, _ := state.Long{}.Encode(1)
-	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: changelog, Partition: 0, Key: []byte("zzz"), Value: one}).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
-		t.Fatal(err)
-	}
 
-	// Words counted by task 1_0 (stuck) and by task 1_1.
+	entered := make(chan struct{})
+	var enterOnce sync.Once
+	released := make(chan error, 1)
+	// Registered before runApp, so its cleanup (resetting the hook) runs
+	// after the app has stopped.
+	streams.SetRestoreHook(t, func(ctx context.Context, task string) {
+		if task != "1_0" {
+			return
+		}
+		enterOnce.Do(func() { close(entered) })
+		<-ctx.Done()
+		select {
+		case released <- ctx.Err():
+		default:
+		}
+	})
+
+	// Words counted by task 1_0 (held) and by task 1_1.
 	var stuck, free []string
 	for _, w := range []string{"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa"} {
 		if streams.DefaultPartition([]byte(w), 2) == 0 {
@@ -73,21 +54,23 @@ func TestAppRestoresBesideProcessing(t *testing.T) {
 	}
 	produce(t, addr, "text", lines)
 
-	reg := prometheus.NewRegistry()
-	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	defer srv.Close()
-	_, stop := runApp(t, testapps.WordCount(), streams.Config{ApplicationID: "stall", Brokers: []string{addr}, Registerer: reg})
+	_, stop := runApp(t, testapps.WordCount(), streams.Config{ApplicationID: "stall", Brokers: []string{addr}})
+	select {
+	case <-entered:
+	case <-time.After(60 * time.Second):
+		t.Fatal("task 1_0 never began restoring")
+	}
 	want := map[string]int64{}
 	for _, w := range free {
 		want[w] = 1
 	}
 	consumeAll(t, addr, "word-counts", 60*time.Second, reached(want))
-	// Task 1_0 is still restoring, one offset short of the end, and has
-	// counted nothing.
-	restoring := map[string]string{"application_id": "stall", "task": "1_0", "store": "counts"}
-	awaitMetrics(t, srv.URL, "task 1_0 restoring", func(f map[string]*dto.MetricFamily) bool {
-		return sample(f, streams.MetricRestoreRemainingRecords, restoring) == 1
-	})
+	// Task 1_0 is still held in its restoration and has counted nothing.
+	select {
+	case err := <-released:
+		t.Fatalf("task 1_0's restoration ended before the app stopped: %v", err)
+	default:
+	}
 	for _, m := range consumeToEnd(t, addr, "word-counts") {
 		for _, w := range stuck {
 			if string(m.Key) == w {
@@ -98,4 +81,12 @@ func TestAppRestoresBesideProcessing(t *testing.T) {
 	// Stopping cancels the restoration; Run returns no error (runApp's stop
 	// checks).
 	stop()
+	select {
+	case err := <-released:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("task 1_0's restoration ended with %v, want context.Canceled", err)
+		}
+	default:
+		t.Error("app stopped with task 1_0's restoration still running")
+	}
 }
