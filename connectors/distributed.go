@@ -76,7 +76,7 @@ func newDistributed(w *Worker) *distributed {
 // the beginning, and joins the group.
 func (d *distributed) start(configsEnd int64) error {
 	w := d.w
-	sc := saramaConfig(w.cfg)
+	sc := saramaConfig(w.cfg, workerClient)
 	client, err := sarama.NewClient(w.cfg.Brokers, sc)
 	if err != nil {
 		return err
@@ -105,7 +105,7 @@ func (d *distributed) start(configsEnd int64) error {
 		go d.tailStatus(pc)
 	}
 
-	gc := saramaConfig(w.cfg)
+	gc := saramaConfig(w.cfg, workerClient)
 	gc.ClientID = "eddy-connect-worker"
 	gc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{d}
 	gc.Consumer.Group.Session.Timeout = 10 * time.Second

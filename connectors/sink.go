@@ -27,6 +27,7 @@ type sinkRunner struct {
 	eh       *errorHandler
 	logger   *slog.Logger
 	interval time.Duration
+	maxBatch int // records per Put
 	cancel   context.CancelFunc
 	paused   atomic.Bool
 
@@ -37,7 +38,8 @@ type sinkRunner struct {
 	err       error
 }
 
-// maxSinkBatch bounds the records handed to one Put.
+// maxSinkBatch bounds the records handed to one Put, unless
+// WorkerConfig.ConsumerMaxPollRecords does.
 const maxSinkBatch = 1000
 
 func (w *Worker) runSink(ctx context.Context, cr *connectorRun, t *taskRun, props map[string]string, paused bool, logger *slog.Logger) error {
@@ -62,10 +64,22 @@ func (w *Worker) runSink(ctx context.Context, cr *connectorRun, t *taskRun, prop
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s := &sinkRunner{w: w, cr: cr, t: t, kc: kc, vc: vc, chain: ch, logger: logger,
-		interval: w.cfg.OffsetFlushInterval, cancel: cancel,
+		interval: w.cfg.OffsetFlushInterval, maxBatch: maxSinkBatch, cancel: cancel,
 		pending: map[string]map[int32]int64{}, lastFlush: time.Now()}
+	if n := w.cfg.ConsumerMaxPollRecords; n > 0 {
+		s.maxBatch = n
+	}
 	s.paused.Store(paused)
-	s.eh = newErrorHandler(cfg, cr.name, t.id, w.producer, logger, t.m)
+	dlq := w.producer
+	if cfg.String(ConfigDLQTopic) != "" {
+		p, closeP, err := w.taskProducer(fmt.Sprintf("connector-dlq-producer-%s-%d", cr.name, t.id))
+		if err != nil {
+			return err
+		}
+		defer closeP()
+		dlq = p
+	}
+	s.eh = newErrorHandler(cfg, cr.name, t.id, dlq, logger, t.m)
 	s.task = cr.plugin.NewSinkTask()
 	tc := &TaskContext{Connector: cr.name, Task: t.id, Logger: logger, reporter: s.report}
 	if err := s.task.Start(ctx, cfg, tc); err != nil {
@@ -77,12 +91,16 @@ func (w *Worker) runSink(ctx context.Context, cr *connectorRun, t *taskRun, prop
 		}
 	}()
 
-	sc := saramaConfig(w.cfg)
-	sc.ClientID = fmt.Sprintf("connector-consumer-%s-%d", cr.name, t.id)
-	sc.Consumer.Fetch.Default = 1 << 20
-	sc.Consumer.MaxWaitTime = 250 * time.Millisecond
+	sc := saramaConfig(w.cfg, consumerClient, func(sc *sarama.Config) {
+		sc.ClientID = fmt.Sprintf("connector-consumer-%s-%d", cr.name, t.id)
+		sc.Consumer.Fetch.Default = 1 << 20
+		sc.Consumer.MaxWaitTime = 250 * time.Millisecond
+	})
 	group, err := sarama.NewConsumerGroup(w.cfg.Brokers, sinkGroup(cr.name), sc)
 	if err != nil {
+		if w.cfg.ConsumerSecurity != nil {
+			return fmt.Errorf("joining group %s with the consumer.* settings: %w", sinkGroup(cr.name), err)
+		}
 		return fmt.Errorf("joining group %s: %w", sinkGroup(cr.name), err)
 	}
 	defer group.Close()
@@ -173,7 +191,7 @@ func (s *sinkRunner) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama
 			}
 			batch := []*sarama.ConsumerMessage{m}
 		drain:
-			for len(batch) < maxSinkBatch {
+			for len(batch) < s.maxBatch {
 				select {
 				case m, ok := <-msgs:
 					if !ok {

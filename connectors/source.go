@@ -32,6 +32,11 @@ func (w *Worker) runSource(ctx context.Context, cr *connectorRun, t *taskRun, pr
 		return err
 	}
 	eh := newErrorHandler(cfg, cr.name, t.id, nil, logger, t.m)
+	producer, closeProducer, err := w.taskProducer(fmt.Sprintf("connector-producer-%s-%d", cr.name, t.id))
+	if err != nil {
+		return err
+	}
+	defer closeProducer()
 	task := cr.plugin.NewSourceTask()
 	tc := &TaskContext{Connector: cr.name, Task: t.id, Logger: logger, offsets: w.offsetLookup(cr.name)}
 	if err := task.Start(ctx, cfg, tc); err != nil {
@@ -150,7 +155,7 @@ func (w *Worker) runSource(ctx context.Context, cr *connectorRun, t *taskRun, pr
 			}
 		}
 		if len(msgs) > 0 {
-			if err := w.producer.SendMessages(msgs); err != nil {
+			if err := producer.SendMessages(msgs); err != nil {
 				return fmt.Errorf("producing records: %w", err)
 			}
 			t.m.written.Add(float64(len(msgs)))

@@ -74,9 +74,39 @@ type WorkerConfig struct {
 	// Security are the worker's TLS and SASL settings towards the brokers
 	// (Kafka's security.protocol, sasl.*, ssl.*). Zero: PLAINTEXT.
 	Security Security
-	// Sarama, when set, adjusts the client configuration (version,
-	// timeouts, anything Security does not cover) after Security is
-	// applied, before the worker connects.
+	// ProducerSecurity, ConsumerSecurity and AdminSecurity, when set,
+	// replace Security for one kind of client, as Kafka Connect's
+	// producer.*, consumer.* and admin.* worker settings do (for example
+	// producer.security.protocol, consumer.sasl.jaas.config,
+	// admin.ssl.truststore.location): the producers of source tasks, the
+	// consumers of sink tasks, and the admin client the worker manages
+	// sink connectors' consumer groups with (their offsets). Nil: Security.
+	// The worker's own clients (its topics, its group, creating its
+	// topics) always use Security, as Kafka Connect's do.
+	ProducerSecurity, ConsumerSecurity, AdminSecurity *Security
+	// ProducerCompression compresses the records of source tasks
+	// (producer.compression.type): none, gzip, snappy, lz4 or zstd.
+	// Empty: none.
+	ProducerCompression string
+	// ProducerLinger is how long a source task's producer waits for more
+	// records before it sends a batch (producer.linger.ms). Zero: it
+	// sends at once.
+	ProducerLinger time.Duration
+	// ConsumerMaxPollRecords bounds the records handed to one
+	// SinkTask.Put (consumer.max.poll.records). Zero: 1000.
+	ConsumerMaxPollRecords int
+	// ConsumerFetchMinBytes is how many bytes a sink task's fetch waits
+	// for (consumer.fetch.min.bytes), at most ConsumerFetchMaxWait
+	// (consumer.fetch.max.wait.ms). Zero: 1 byte, 250ms.
+	ConsumerFetchMinBytes int32
+	ConsumerFetchMaxWait  time.Duration
+	// ConsumerMaxPartitionFetchBytes is how many bytes a sink task's
+	// fetch asks for per partition (consumer.max.partition.fetch.bytes);
+	// a larger record batch is still fetched whole. Zero: 1 MiB.
+	ConsumerMaxPartitionFetchBytes int32
+	// Sarama, when set, adjusts the configuration of every client
+	// (version, timeouts, anything the fields above do not cover) after
+	// the fields above are applied, before the client connects.
 	Sarama func(*sarama.Config)
 	// Logger receives the worker's logs. Default slog.Default().
 	Logger *slog.Logger
@@ -86,7 +116,50 @@ type WorkerConfig struct {
 	// prometheus.WrapRegistererWith(prometheus.Labels{"worker": id}, reg).
 	Registerer prometheus.Registerer
 
-	applySecurity func(*sarama.Config) // Security, ready; set by fill
+	// applySecurity applies Security, or the kind's override, by
+	// clientKind; set by fill.
+	applySecurity [numClientKinds]func(*sarama.Config)
+}
+
+// clientKind is what a Kafka client is for, which decides the settings it
+// gets (WorkerConfig.Security or one of its overrides).
+type clientKind int
+
+const (
+	workerClient   clientKind = iota // the worker's own: its topics and group
+	producerClient                   // source tasks' producers (producer.*)
+	consumerClient                   // sink tasks' consumers (consumer.*)
+	adminClient                      // the admin client for connectors (admin.*)
+	numClientKinds
+)
+
+// security returns the settings for a kind of client.
+func (c *WorkerConfig) security(k clientKind) (Security, string) {
+	var o *Security
+	switch k {
+	case producerClient:
+		o = c.ProducerSecurity
+	case consumerClient:
+		o = c.ConsumerSecurity
+	case adminClient:
+		o = c.AdminSecurity
+	}
+	if o == nil {
+		return c.Security, "Security"
+	}
+	return *o, [...]string{"", "ProducerSecurity", "ConsumerSecurity", "AdminSecurity"}[k]
+}
+
+// producerOverridden reports whether source tasks' producers differ
+// from the worker's own, so that each task needs its own.
+func (c *WorkerConfig) producerOverridden() bool {
+	return c.ProducerSecurity != nil || c.ProducerCompression != "" || c.ProducerLinger > 0
+}
+
+// compressionCodecs are producer.compression.type's values.
+var compressionCodecs = map[string]sarama.CompressionCodec{
+	"none": sarama.CompressionNone, "gzip": sarama.CompressionGZIP, "snappy": sarama.CompressionSnappy,
+	"lz4": sarama.CompressionLZ4, "zstd": sarama.CompressionZSTD,
 }
 
 // Security are a worker's client-side TLS and SASL settings. The zero
@@ -118,11 +191,21 @@ func (c *WorkerConfig) fill() error {
 	if len(c.Brokers) == 0 {
 		return errors.New("connectors: WorkerConfig.Brokers is empty")
 	}
-	apply, err := kafkasec.Settings(c.Security).Sarama()
-	if err != nil {
-		return fmt.Errorf("connectors: WorkerConfig.Security: %w", err)
+	for k := range numClientKinds {
+		sec, field := c.security(k)
+		apply, err := kafkasec.Settings(sec).Sarama()
+		if err != nil {
+			return fmt.Errorf("connectors: WorkerConfig.%s: %w", field, err)
+		}
+		c.applySecurity[k] = apply
 	}
-	c.applySecurity = apply
+	if _, ok := compressionCodecs[strings.ToLower(c.ProducerCompression)]; !ok && c.ProducerCompression != "" {
+		return fmt.Errorf("connectors: WorkerConfig.ProducerCompression is %q: want none, gzip, snappy, lz4 or zstd", c.ProducerCompression)
+	}
+	if c.ProducerLinger < 0 || c.ConsumerMaxPollRecords < 0 || c.ConsumerFetchMinBytes < 0 ||
+		c.ConsumerFetchMaxWait < 0 || c.ConsumerMaxPartitionFetchBytes < 0 {
+		return errors.New("connectors: WorkerConfig: negative producer or consumer setting")
+	}
 	def := func(s *string, v string) {
 		if *s == "" {
 			*s = v
@@ -267,21 +350,41 @@ func NewWorker(ctx context.Context, cfg WorkerConfig) (*Worker, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
-	sc := saramaConfig(cfg)
-	// This client's consumers only read topics to their end (readTopic);
-	// short long-polls keep opening and closing them quick.
-	sc.Consumer.MaxWaitTime = 20 * time.Millisecond
+	sc := saramaConfig(cfg, workerClient, func(sc *sarama.Config) {
+		// This client's consumers only read topics to their end
+		// (readTopic); short long-polls keep opening and closing them
+		// quick.
+		sc.Consumer.MaxWaitTime = 20 * time.Millisecond
+	})
 	client, err := sarama.NewClient(cfg.Brokers, sc)
 	if err != nil {
 		return nil, fmt.Errorf("connectors: connecting to %v: %w", cfg.Brokers, err)
 	}
-	admin, err := sarama.NewClusterAdminFromClient(client)
+	// The worker creates its topics with its own settings; connectors'
+	// consumer groups are managed with the admin.* ones.
+	workerAdmin, err := sarama.NewClusterAdminFromClient(client)
 	if err != nil {
 		client.Close()
 		return nil, err
 	}
+	admin := workerAdmin
+	if cfg.AdminSecurity != nil {
+		admin, err = sarama.NewClusterAdmin(cfg.Brokers, saramaConfig(cfg, adminClient, func(sc *sarama.Config) {
+			sc.ClientID = "eddy-connect-admin"
+		}))
+		if err != nil {
+			client.Close()
+			return nil, fmt.Errorf("connectors: connecting the admin client (admin.*) to %v: %w", cfg.Brokers, err)
+		}
+	}
+	closeAdmin := func() {
+		if admin != workerAdmin {
+			admin.Close()
+		}
+	}
 	producer, err := sarama.NewSyncProducerFromClient(client)
 	if err != nil {
+		closeAdmin()
 		client.Close()
 		return nil, err
 	}
@@ -298,6 +401,7 @@ func NewWorker(ctx context.Context, cfg WorkerConfig) (*Worker, error) {
 	if w.metrics, err = newWorkerMetrics(w, cfg.Registerer); err != nil {
 		cancel()
 		producer.Close()
+		closeAdmin()
 		client.Close()
 		return nil, err
 	}
@@ -305,6 +409,7 @@ func NewWorker(ctx context.Context, cfg WorkerConfig) (*Worker, error) {
 		cancel()
 		w.metrics.close()
 		producer.Close()
+		closeAdmin()
 		client.Close()
 		return nil, err
 	}
@@ -313,7 +418,7 @@ func NewWorker(ctx context.Context, cfg WorkerConfig) (*Worker, error) {
 		{cfg.OffsetsTopic, cfg.OffsetsPartitions, cfg.OffsetsReplicationFactor, "offset.storage.replication.factor"},
 		{cfg.StatusTopic, cfg.StatusPartitions, cfg.StatusReplicationFactor, "status.storage.replication.factor"},
 	} {
-		if err := ensureTopic(admin, t); err != nil {
+		if err := ensureTopic(workerAdmin, t); err != nil {
 			return fail(fmt.Errorf("connectors: %w", err))
 		}
 	}
@@ -357,7 +462,10 @@ func NewWorker(ctx context.Context, cfg WorkerConfig) (*Worker, error) {
 	return w, nil
 }
 
-func saramaConfig(cfg WorkerConfig) *sarama.Config {
+// saramaConfig returns the configuration of a client of kind k: Eddy's
+// defaults, the kind's security settings, then defaults, the settings
+// the WorkerConfig fields give the kind, and last WorkerConfig.Sarama.
+func saramaConfig(cfg WorkerConfig, k clientKind, defaults ...func(*sarama.Config)) *sarama.Config {
 	sc := sarama.NewConfig()
 	sc.ClientID = "eddy-connect"
 	sc.Version = sarama.V2_8_0_0
@@ -373,8 +481,30 @@ func saramaConfig(cfg WorkerConfig) *sarama.Config {
 	sc.Consumer.Return.Errors = false
 	sc.Metadata.Retry.Max = 10
 	sc.Metadata.Retry.Backoff = 200 * time.Millisecond
-	if cfg.applySecurity != nil {
-		cfg.applySecurity(sc)
+	if apply := cfg.applySecurity[k]; apply != nil {
+		apply(sc)
+	}
+	for _, f := range defaults {
+		f(sc)
+	}
+	switch k {
+	case producerClient:
+		if cfg.ProducerCompression != "" {
+			sc.Producer.Compression = compressionCodecs[strings.ToLower(cfg.ProducerCompression)]
+		}
+		if cfg.ProducerLinger > 0 {
+			sc.Producer.Flush.Frequency = cfg.ProducerLinger
+		}
+	case consumerClient:
+		if cfg.ConsumerFetchMinBytes > 0 {
+			sc.Consumer.Fetch.Min = cfg.ConsumerFetchMinBytes
+		}
+		if cfg.ConsumerFetchMaxWait > 0 {
+			sc.Consumer.MaxWaitTime = cfg.ConsumerFetchMaxWait
+		}
+		if cfg.ConsumerMaxPartitionFetchBytes > 0 {
+			sc.Consumer.Fetch.Default = cfg.ConsumerMaxPartitionFetchBytes
+		}
 	}
 	if cfg.Sarama != nil {
 		cfg.Sarama(sc)
@@ -407,7 +537,27 @@ func (w *Worker) Close() error {
 	w.cancel()
 	w.metrics.close()
 	w.producer.Close()
+	if w.admin != nil && w.cfg.AdminSecurity != nil {
+		w.admin.Close() // its own client; otherwise it shares w.client
+	}
 	return w.client.Close()
+}
+
+// taskProducer returns the producer for a task's records (a source
+// task's, a sink task's dead letters): the worker's, or when producer
+// settings are overridden one of the task's own, named clientID, which
+// close closes.
+func (w *Worker) taskProducer(clientID string) (p sarama.SyncProducer, close func(), err error) {
+	if !w.cfg.producerOverridden() {
+		return w.producer, func() {}, nil
+	}
+	p, err = sarama.NewSyncProducer(w.cfg.Brokers, saramaConfig(w.cfg, producerClient, func(sc *sarama.Config) {
+		sc.ClientID = clientID
+	}))
+	if err != nil {
+		return nil, nil, fmt.Errorf("connecting the task's producer (producer.*): %w", err)
+	}
+	return p, func() { p.Close() }, nil
 }
 
 // ID returns the worker's id.

@@ -42,12 +42,73 @@ var WorkerProperties = map[string]string{
 	"ssl.keystore.type":                     "must be PEM when given",
 	"ssl.key.location":                      "Security.KeyFile: the client key's PEM file, when not in the keystore file",
 	"ssl.endpoint.identification.algorithm": "https when given: host names are always verified",
+	"producer.security.protocol":            "ProducerSecurity (with producer.sasl.*, producer.ssl.*): source tasks' producers",
+	"consumer.security.protocol":            "ConsumerSecurity (with consumer.sasl.*, consumer.ssl.*): sink tasks' consumers",
+	"admin.security.protocol":               "AdminSecurity (with admin.sasl.*, admin.ssl.*): the admin client for sink connectors' groups",
+	"producer.compression.type":             "ProducerCompression: none, gzip, snappy, lz4 or zstd",
+	"producer.linger.ms":                    "ProducerLinger",
+	"consumer.max.poll.records":             "ConsumerMaxPollRecords: records per SinkTask.Put",
+	"consumer.fetch.min.bytes":              "ConsumerFetchMinBytes",
+	"consumer.fetch.max.wait.ms":            "ConsumerFetchMaxWait",
+	"consumer.max.partition.fetch.bytes":    "ConsumerMaxPartitionFetchBytes",
+}
+
+// clientPrefixes are the prefixes of worker properties for one kind of
+// client, as Kafka Connect reads them.
+var clientPrefixes = []string{"producer.", "consumer.", "admin."}
+
+// clientSecurity reads the security settings of the clients a prefix
+// (producer., consumer., admin.) configures: the unprefixed settings with
+// the prefixed ones over them, key by key, as Kafka Connect merges them.
+// Unprefixed sasl.* and ssl.* settings the resulting protocol does not
+// use are left out (as a Kafka client ignores them).
+// It returns nil when no prefixed security setting is given, and the
+// prefixed keys it used.
+func clientSecurity(props map[string]string, prefix string) (*Security, []string, error) {
+	merged := map[string]string{}
+	inherited := map[string]bool{}
+	var used []string
+	for k, v := range props {
+		if kafkasec.IsProperty(k) {
+			if _, over := props[prefix+k]; !over {
+				merged[k] = v
+				inherited[k] = true
+			}
+		} else if sub, ok := strings.CutPrefix(k, prefix); ok && kafkasec.IsProperty(sub) {
+			merged[sub] = v
+			used = append(used, k)
+		}
+	}
+	if len(used) == 0 {
+		return nil, nil, nil
+	}
+	if p := strings.ToUpper(strings.TrimSpace(merged["security.protocol"])); p != "" {
+		for k := range inherited {
+			if strings.HasPrefix(k, "sasl.") && !strings.HasPrefix(p, "SASL_") ||
+				strings.HasPrefix(k, "ssl.") && !strings.HasSuffix(p, "SSL") {
+				delete(merged, k)
+			}
+		}
+	}
+	sec, _, err := kafkasec.FromProperties(merged)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s* security settings: %w", prefix, err)
+	}
+	s := Security(sec)
+	return &s, used, nil
 }
 
 // WorkerConfigFromProperties reads Kafka Connect worker properties (as in
 // connect-standalone.properties or connect-distributed.properties) over
 // cfg. It returns the REST listener named by listeners (host:port, without
 // the scheme) and the keys it did not use.
+//
+// As in Kafka Connect, settings prefixed producer., consumer. and admin.
+// configure the clients of source tasks, sink tasks and the admin client
+// the worker uses for connectors: their security settings
+// (producer.security.protocol, producer.sasl.*, producer.ssl.*, ...) over
+// the unprefixed ones, and the few client settings WorkerProperties
+// lists; other prefixed keys are returned as not used.
 func WorkerConfigFromProperties(cfg WorkerConfig, props map[string]string) (WorkerConfig, string, []string, error) {
 	var rest string
 	var ignored []string
@@ -60,6 +121,34 @@ func WorkerConfigFromProperties(cfg WorkerConfig, props map[string]string) (Work
 	security := map[string]bool{}
 	for _, k := range used {
 		security[k] = true
+	}
+	for _, prefix := range clientPrefixes {
+		s, used, err := clientSecurity(props, prefix)
+		if err != nil {
+			return cfg, "", nil, err
+		}
+		if s == nil {
+			continue
+		}
+		switch prefix {
+		case "producer.":
+			cfg.ProducerSecurity = s
+		case "consumer.":
+			cfg.ConsumerSecurity = s
+		default:
+			cfg.AdminSecurity = s
+		}
+		for _, k := range used {
+			security[k] = true
+		}
+	}
+	// positive reads a positive number of at most bits bits.
+	positive := func(k, v string, bits int) (int64, error) {
+		n, err := strconv.ParseInt(v, 10, bits)
+		if err != nil || n < 1 {
+			return 0, fmt.Errorf("%s=%q: want a positive number", k, v)
+		}
+		return n, nil
 	}
 	for _, k := range sortedKeys(props) {
 		if security[k] {
@@ -107,6 +196,39 @@ func WorkerConfigFromProperties(cfg WorkerConfig, props map[string]string) (Work
 				return cfg, "", nil, fmt.Errorf("%s=%q: want a positive number of milliseconds", k, v)
 			}
 			cfg.OffsetFlushInterval = time.Duration(n) * time.Millisecond
+		case k == "producer.compression.type":
+			if _, ok := compressionCodecs[strings.ToLower(v)]; !ok {
+				return cfg, "", nil, fmt.Errorf("%s=%q: want none, gzip, snappy, lz4 or zstd", k, v)
+			}
+			cfg.ProducerCompression = strings.ToLower(v)
+		case k == "producer.linger.ms":
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil || n < 0 {
+				return cfg, "", nil, fmt.Errorf("%s=%q: want a number of milliseconds", k, v)
+			}
+			cfg.ProducerLinger = time.Duration(n) * time.Millisecond
+		case k == "consumer.max.poll.records":
+			n, err := positive(k, v, 32)
+			if err != nil {
+				return cfg, "", nil, err
+			}
+			cfg.ConsumerMaxPollRecords = int(n)
+		case k == "consumer.fetch.min.bytes" || k == "consumer.max.partition.fetch.bytes":
+			n, err := positive(k, v, 32)
+			if err != nil {
+				return cfg, "", nil, err
+			}
+			if k == "consumer.fetch.min.bytes" {
+				cfg.ConsumerFetchMinBytes = int32(n)
+			} else {
+				cfg.ConsumerMaxPartitionFetchBytes = int32(n)
+			}
+		case k == "consumer.fetch.max.wait.ms":
+			n, err := positive(k, v, 32)
+			if err != nil {
+				return cfg, "", nil, err
+			}
+			cfg.ConsumerFetchMaxWait = time.Duration(n) * time.Millisecond
 		case k == "key.converter":
 			cfg.KeyConverter = v
 		case k == "value.converter":

@@ -297,3 +297,20 @@ func FromProperties(props map[string]string) (Settings, []string, error) {
 	}
 	return s, used, s.Check()
 }
+
+// propertyNames are the properties FromProperties reads.
+var propertyNames = []string{
+	"security.protocol", "sasl.mechanism", "sasl.jaas.config", "sasl.username", "sasl.password",
+	"ssl.truststore.location", "ssl.truststore.type", "ssl.keystore.location", "ssl.keystore.type",
+	"ssl.key.location", "ssl.endpoint.identification.algorithm",
+}
+
+// IsProperty reports whether FromProperties reads the property k.
+func IsProperty(k string) bool {
+	for _, p := range propertyNames {
+		if p == k {
+			return true
+		}
+	}
+	return false
+}

@@ -192,3 +192,25 @@ func TestStreamsOverSASL(t *testing.T) {
 		}
 	}
 }
+
+// IsProperty names every key FromProperties uses.
+func TestIsProperty(t *testing.T) {
+	props := map[string]string{
+		"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN", "sasl.username": "u", "sasl.password": "p",
+		"ssl.truststore.location": "ca.pem", "ssl.truststore.type": "PEM", "ssl.keystore.location": "c.pem",
+		"ssl.keystore.type": "PEM", "ssl.key.location": "k.pem", "ssl.endpoint.identification.algorithm": "https",
+	}
+	_, used, err := kafkasec.FromProperties(props)
+	if err != nil {
+		t.Fatal(err)
+	}
+	used = append(used, "sasl.jaas.config")
+	for _, k := range used {
+		if !kafkasec.IsProperty(k) {
+			t.Errorf("IsProperty(%q) = false", k)
+		}
+	}
+	if kafkasec.IsProperty("group.id") {
+		t.Error("IsProperty(group.id) = true")
+	}
+}
