@@ -3,7 +3,9 @@ package connectors
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -55,6 +57,13 @@ type distributed struct {
 	remote     map[string]StateInfo  // status topic records, by key
 	consumers  []sarama.PartitionConsumer
 	tailClient sarama.Client
+	// joining: a Consume call is joining the group (JoinGroup, SyncGroup:
+	// requests the coordinator may hold up to the rebalance timeout);
+	// stopping: stop was called.
+	joining, stopping bool
+
+	groupClient sarama.Client     // the group's own
+	groupConns  map[net.Conn]bool // groupClient's connections
 }
 
 // assignment is one member's share, sent in the assignment's user data.
@@ -105,29 +114,55 @@ func (d *distributed) start(configsEnd int64) error {
 		go d.tailStatus(pc)
 	}
 
-	gc := saramaConfig(w.cfg, workerClient)
-	gc.ClientID = "eddy-connect-worker"
+	gc := saramaConfig(w.cfg, workerClient, func(gc *sarama.Config) {
+		gc.ClientID = "eddy-connect-worker"
+		gc.Consumer.Group.Session.Timeout = 10 * time.Second
+		gc.Consumer.Group.Heartbeat.Interval = 500 * time.Millisecond
+		gc.Consumer.Group.Rebalance.Timeout = 60 * time.Second
+		gc.Consumer.Group.Rebalance.Retry.Backoff = 100 * time.Millisecond
+		gc.Consumer.Offsets.Initial = sarama.OffsetNewest
+	})
 	gc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{d}
-	gc.Consumer.Group.Session.Timeout = 10 * time.Second
-	gc.Consumer.Group.Heartbeat.Interval = 500 * time.Millisecond
-	gc.Consumer.Group.Rebalance.Timeout = 60 * time.Second
-	gc.Consumer.Group.Rebalance.Retry.Backoff = 100 * time.Millisecond
-	gc.Consumer.Offsets.Initial = sarama.OffsetNewest
-	group, err := sarama.NewConsumerGroup(w.cfg.Brokers, w.cfg.GroupID, gc)
+	// The group has a client of its own, whose connections stop can close
+	// to end a join (see breakJoin).
+	gd := &groupDialer{d: d, inner: &net.Dialer{Timeout: gc.Net.DialTimeout, KeepAlive: gc.Net.KeepAlive, LocalAddr: gc.Net.LocalAddr}}
+	if gc.Net.Proxy.Enable {
+		gd.inner = gc.Net.Proxy.Dialer
+	}
+	gc.Net.Proxy.Enable, gc.Net.Proxy.Dialer = true, gd
+	groupClient, err := sarama.NewClient(w.cfg.Brokers, gc)
 	if err != nil {
 		return fmt.Errorf("connectors: joining group %s: %w", w.cfg.GroupID, err)
 	}
-	d.group = group
+	group, err := sarama.NewConsumerGroupFromClient(w.cfg.GroupID, groupClient)
+	if err != nil {
+		groupClient.Close()
+		return fmt.Errorf("connectors: joining group %s: %w", w.cfg.GroupID, err)
+	}
+	d.groupClient, d.group = groupClient, group
 	go d.run()
 	return nil
 }
 
 // stop leaves the group and stops tailing. Local tasks are stopped by the
 // membership loop on its way out.
+//
+// A join in progress is ended rather than waited for: sarama's JoinGroup
+// and SyncGroup requests take no context, and the coordinator may hold
+// them until the group's rebalance timeout (waiting for the other
+// members to rejoin).
 func (d *distributed) stop() {
+	d.mu.Lock()
 	d.cancel()
+	d.stopping = true
+	joining := d.joining
+	d.mu.Unlock()
+	if joining {
+		d.breakJoin()
+	}
 	<-d.done
-	d.group.Close()
+	d.group.Close() // leaves the group: it reconnects to the coordinator
+	d.groupClient.Close()
 	// AsyncClose: a Close would wait out each consumer's long poll in turn.
 	for _, pc := range d.consumers {
 		pc.AsyncClose()
@@ -135,11 +170,74 @@ func (d *distributed) stop() {
 	d.tailClient.Close()
 }
 
+// breakJoin closes the group client's connections under sarama (whose
+// Broker.Close would wait for the request in flight): a JoinGroup or
+// SyncGroup request waiting on one fails at once, as does one about to
+// be sent. Until the join has ended the dialer refuses new connections,
+// then it lets the group's Close connect again to leave the group.
+func (d *distributed) breakJoin() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for c := range d.groupConns {
+		_ = c.Close()
+	}
+	clear(d.groupConns)
+}
+
+// groupDialer connects the group's client, keeping its connections for
+// breakJoin.
+type groupDialer struct {
+	d     *distributed
+	inner interface {
+		Dial(network, addr string) (net.Conn, error)
+	}
+}
+
+// Dial implements sarama's proxy.Dialer.
+func (g *groupDialer) Dial(network, addr string) (net.Conn, error) {
+	c, err := g.inner.Dial(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	d := g.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopping && d.joining {
+		c.Close()
+		return nil, errors.New("connectors: the worker is stopping")
+	}
+	if d.groupConns == nil {
+		d.groupConns = map[net.Conn]bool{}
+	}
+	d.groupConns[c] = true
+	return &groupConn{Conn: c, d: d}, nil
+}
+
+// groupConn forgets itself when closed.
+type groupConn struct {
+	net.Conn
+	d *distributed
+}
+
+// Close implements net.Conn.
+func (c *groupConn) Close() error {
+	c.d.mu.Lock()
+	delete(c.d.groupConns, c.Conn)
+	c.d.mu.Unlock()
+	return c.Conn.Close()
+}
+
 func (d *distributed) requestRejoin() {
 	select {
 	case d.rejoin <- struct{}{}:
 	default:
 	}
+}
+
+func (d *distributed) setJoining(joining bool) {
+	d.mu.Lock()
+	d.joining = joining
+	d.mu.Unlock()
 }
 
 // run is the membership loop: one group session after another, stopping
@@ -159,7 +257,9 @@ func (d *distributed) run() {
 			case <-sctx.Done():
 			}
 		}()
+		d.setJoining(true) // until Setup
 		err := d.group.Consume(sctx, []string{d.w.cfg.ConfigTopic}, d)
+		d.setJoining(false)
 		rejoining := sctx.Err() != nil // we ended the session to rejoin (or are stopping)
 		cancel()
 		if err != nil && !rejoining && d.ctx.Err() == nil {
@@ -201,6 +301,7 @@ func (w *Worker) stopLocalTasks() {
 func (d *distributed) Setup(sess sarama.ConsumerGroupSession) error {
 	d.mu.Lock()
 	a := d.mine
+	d.joining = false
 	d.mu.Unlock()
 	w := d.w
 	// Source tasks start from the offsets their last owner wrote.
