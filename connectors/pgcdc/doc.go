@@ -22,7 +22,7 @@
 //	table.exclude.list=...                   regular expressions of tables to leave out
 //	snapshot.mode=initial                    initial: read every selected table first; no_data (or never): changes only
 //	tombstones.on.delete=true                follow each delete with a record with a null value (for compaction)
-//	decimal.handling.mode=string             numeric columns as strings (exact) or double
+//	decimal.handling.mode=string             numeric columns as strings (exact), double, or precise (Debezium's bytes)
 //	unavailable.value.placeholder=__debezium_unavailable_value   for unchanged TOASTed values in updates
 //	max.batch.size=2048                      the most records one poll returns
 //	poll.interval.ms=500                     how long a poll waits for a change when there is none
@@ -47,11 +47,69 @@
 // "before" holds the old row (FULL) or its key columns. With
 // tombstones.on.delete a delete is followed by a record with the same key
 // and a null value. Truncates are not captured (as Debezium by default).
-// Column values are JSON values: booleans, integers, floats (double,
-// real; NaN and infinities as strings), json/jsonb as parsed JSON, bytea as
-// bytes; everything else (numeric by default, text, dates and times,
-// uuid, arrays, ...) as PostgreSQL's text form. Each record's timestamp is
-// its transaction's commit time.
+// Each record's timestamp is its transaction's commit time.
+//
+// # Column values
+//
+// Column values are typed as Debezium's PostgreSQL connector types them
+// with its default settings (time.precision.mode=adaptive, here with
+// decimal.handling.mode=string; see below). The Go value is what a record
+// holds, the JSON what the JSON converter writes:
+//
+//	PostgreSQL              Go value  JSON example                  Debezium schema type (name)
+//	boolean                 bool      true                          boolean
+//	smallint                int64     -32768                        int16
+//	integer                 int64     -2147483648                   int32
+//	bigint                  int64     -9223372036854775808          int64
+//	real                    float64   1.5                           float32
+//	double precision        float64   -2.25                         float64
+//	numeric (string mode)   string    "-12.345"                     string
+//	numeric (double mode)   float64   -12.345                       float64
+//	numeric(p,s) (precise)  []byte    "z8c=" (-12345 at scale 3)    bytes (org.apache.kafka.connect.data.Decimal, scale=s)
+//	numeric (precise)       map       {"scale":4,"value":"EtZE"}    struct (io.debezium.data.VariableScaleDecimal)
+//	text, varchar, char     string    "ab "                         string
+//	uuid                    string    "a0eebc99-9c0b-4ef8-..."      string (io.debezium.data.Uuid)
+//	json, jsonb             string    "{\"a\": [1, 2.5]}"          string (io.debezium.data.Json)
+//	date                    int64     19782: days since 1970-01-01  int32 (io.debezium.time.Date)
+//	timestamp               int64     1709214330123456: µs since 1970-01-01 00:00
+//	                                                                int64 (io.debezium.time.MicroTimestamp)
+//	timestamptz             string    "2024-02-29T11:45:30.5Z": ISO-8601 in UTC
+//	                                                                string (io.debezium.time.ZonedTimestamp)
+//	time                    int64     86399999999: µs since midnight int64 (io.debezium.time.MicroTime)
+//	bytea                   []byte    "3q2+7w==" (base64)           bytes
+//	NULL                    nil       null                          (optional field)
+//	any other type          string    its text form: "1 day 02:00:00" (interval), "{1,2}" (int[]), ...
+//
+// (oid columns are int64 too.) Values JSON cannot hold as numbers stay in
+// their text form, as strings: NaN, Infinity and -Infinity of real, double
+// precision and numeric (in precise mode too: Debezium's precise mode
+// cannot carry them either), the dates and timestamps infinity and
+// -infinity, and a timestamptz outside the years 0000 to 9999. Years BC
+// count down from year 0 (1 BC), as in ISO-8601.
+//
+// decimal.handling.mode: Debezium's default is precise, Eddy's is string,
+// which this package has used since before it had precise: it keeps the
+// exact value, readable without a schema. precise writes the unscaled
+// value's big-endian two's-complement bytes (Java's
+// BigInteger.toByteArray, base64 in JSON) at the column's declared scale,
+// or, for a numeric without a declared scale, the value's own scale with
+// those bytes; double writes a float64 (rounding).
+//
+// The connector does not attach Connect schemas to its records: the
+// values are plain maps, and the JSON converter with schemas.enable
+// infers a schema from each value (integers as int64, floats as double,
+// []byte as bytes, maps as structs), without the Debezium schema names
+// and parameters above. A reader of precise numerics therefore takes the
+// scale of a numeric(p,s) column from the table's definition.
+//
+// An unchanged TOASTed value, which PostgreSQL leaves out of an update
+// (pgoutput's 'u'), is the string unavailable.value.placeholder
+// (__debezium_unavailable_value), as in Debezium; with REPLICA IDENTITY
+// FULL the "before" row has the value.
+//
+// The connector's connections set DateStyle=ISO, extra_float_digits=3 and
+// bytea_output=hex, so that the text forms it reads do not depend on the
+// server's or database's settings.
 //
 // # Offsets and restarts
 //

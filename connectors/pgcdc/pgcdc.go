@@ -90,8 +90,9 @@ var Config = connectors.NewConfigDef().
 	Define(connectors.ConfigKey{Name: "tombstones.on.delete", Type: connectors.Boolean, Default: "true", Importance: connectors.Medium,
 		Doc: "Follow each delete record with a record with the same key and a null value."}).
 	Define(connectors.ConfigKey{Name: "decimal.handling.mode", Type: connectors.String, Default: "string", Importance: connectors.Low,
-		Validate: connectors.OneOf("string", "double"), Recommended: []string{"string", "double"},
-		Doc: "numeric columns as strings (exact) or as doubles."}).
+		Validate: connectors.OneOf("string", "double", "precise"), Recommended: []string{"string", "double", "precise"},
+		Doc: "numeric columns as strings (exact), as doubles, or precise: as Debezium's Decimal (the unscaled value's two's-complement bytes, " +
+			"at the column's declared scale) or, for a numeric without a declared scale, VariableScaleDecimal ({\"scale\", \"value\"})."}).
 	Define(connectors.ConfigKey{Name: "unavailable.value.placeholder", Type: connectors.String, Default: "__debezium_unavailable_value",
 		Importance: connectors.Low, Doc: "The value of an unchanged TOASTed column in an update, which PostgreSQL does not send."}).
 	Define(connectors.ConfigKey{Name: "max.batch.size", Type: connectors.Int, Default: "2048", Importance: connectors.Low,
@@ -123,7 +124,7 @@ type settings struct {
 	exclude         []*regexp.Regexp
 	snapshot        bool
 	tombstones      bool
-	decimalDouble   bool
+	decimalMode     string // decimalString, decimalDouble or decimalPrecise
 	unavailable     string
 	maxBatch        int
 	pollInterval    int64 // ms
@@ -157,7 +158,7 @@ func parseSettings(cfg connectors.Config) (settings, error) {
 		exclude:         anchored(cfg.List("table.exclude.list")),
 		snapshot:        strings.EqualFold(cfg.String("snapshot.mode"), "initial"),
 		tombstones:      cfg.Bool("tombstones.on.delete"),
-		decimalDouble:   strings.EqualFold(cfg.String("decimal.handling.mode"), "double"),
+		decimalMode:     strings.ToLower(cfg.String("decimal.handling.mode")),
 		unavailable:     cfg.String("unavailable.value.placeholder"),
 		maxBatch:        cfg.Int("max.batch.size"),
 		pollInterval:    cfg.Long("poll.interval.ms"),
@@ -177,6 +178,8 @@ func parseSettings(cfg connectors.Config) (settings, error) {
 		"dbname=" + dsnQuote(s.dbname),
 		"sslmode=" + dsnQuote(cfg.String("database.sslmode")),
 		"application_name='eddy-pgcdc'",
+		// Fix the text forms decodeText reads, whatever the server's defaults.
+		"datestyle='ISO'", "extra_float_digits='3'", "bytea_output='hex'",
 	}, " ")
 	return s, nil
 }

@@ -187,7 +187,7 @@ func TestCaptureAcrossRestart(t *testing.T) {
 	expectOps(t, snap, "r(1)", "r(2)")
 	after := snap[0].value["after"].(map[string]any)
 	if after["name"] != "ann" || after["qty"] != 1.0 || after["price"] != "9.99" || after["ok"] != true ||
-		after["meta"].(map[string]any)["n"] != 2.0 || snap[0].value["before"] != nil {
+		after["meta"] != `{"n": 2, "tags": ["a"]}` || snap[0].value["before"] != nil {
 		t.Fatalf("snapshot row 1: %v", snap[0].value)
 	}
 	if s := snap[0].value["source"].(map[string]any); s["snapshot"] != "true" || s["table"] != f.table || s["schema"] != "public" ||
@@ -506,7 +506,7 @@ func TestNoChangeLostAcrossSIGKILL(t *testing.T) {
 // With REPLICA IDENTITY FULL an update carries the old row in "before";
 // a changed primary key becomes a delete of the old key (with its
 // tombstone) and a create of the new one, as in Debezium. Columns come
-// as JSON values by type.
+// as JSON values by type (TestColumnTypes has them all).
 func TestReplicaIdentityFullAndKeyChange(t *testing.T) {
 	f := newFixture(t)
 	f.exec(t, "ALTER TABLE "+f.table+" REPLICA IDENTITY FULL")
@@ -522,7 +522,7 @@ func TestReplicaIdentityFullAndKeyChange(t *testing.T) {
 	}
 	ins := recs[0].Value.(map[string]any)["after"].(map[string]any)
 	want := map[string]any{"id": int64(1), "name": "ann", "qty": int64(2), "price": "12.50",
-		"meta": map[string]any{"a": []any{int64(1), 2.5}}, "ok": true}
+		"meta": `{"a": [1, 2.5]}`, "ok": true}
 	if fmt.Sprint(ins) != fmt.Sprint(want) {
 		t.Errorf("inserted row %v, want %v", ins, want)
 	}

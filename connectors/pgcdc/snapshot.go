@@ -2,17 +2,12 @@ package pgcdc
 
 import (
 	"context"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"math"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/eddy-streams/eddy/connectors"
 )
@@ -91,7 +86,7 @@ func (t *Task) pollSnapshot(ctx context.Context) ([]connectors.SourceRecord, err
 		res := results[0]
 		rel := &relation{schema: st.schema, table: st.table, key: st.key, selected: true}
 		for _, fd := range res.FieldDescriptions {
-			rel.cols = append(rel.cols, column{name: fd.Name, oid: fd.DataTypeOID})
+			rel.cols = append(rel.cols, column{name: fd.Name, oid: fd.DataTypeOID, typmod: fd.TypeModifier})
 		}
 		src := t.source(st.schema, st.table, "true", now, 0, int64(snap.lsn))
 		for _, vals := range res.Rows {
@@ -100,7 +95,7 @@ func (t *Task) pollSnapshot(ctx context.Context) ([]connectors.SourceRecord, err
 				if v == nil {
 					row[rel.cols[i].name] = nil
 				} else {
-					row[rel.cols[i].name] = decodeText(rel.cols[i].oid, v, t.s.decimalDouble)
+					row[rel.cols[i].name] = decodeText(rel.cols[i], v, t.s.decimalMode)
 				}
 			}
 			out = append(out, t.record(rel, "r", nil, row, src, pos, now)...)
@@ -141,41 +136,4 @@ func (t *Task) pollSnapshot(ctx context.Context) ([]connectors.SourceRecord, err
 	// from; without records (empty tables) streaming starts at the slot's
 	// position, which is the snapshot's.
 	return out, nil
-}
-
-// decodeText turns a column's text form into a JSON value by type.
-func decodeText(oid uint32, data []byte, decimalDouble bool) any {
-	s := string(data)
-	switch oid {
-	case pgtype.BoolOID:
-		return s == "t"
-	case pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID, pgtype.OIDOID:
-		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return n
-		}
-	case pgtype.Float4OID, pgtype.Float8OID:
-		if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
-			return f
-		}
-	case pgtype.NumericOID:
-		if decimalDouble {
-			if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
-				return f
-			}
-		}
-	case pgtype.JSONOID, pgtype.JSONBOID:
-		var v any
-		d := json.NewDecoder(strings.NewReader(s))
-		d.UseNumber()
-		if d.Decode(&v) == nil {
-			return connectors.JSONNumbers(v)
-		}
-	case pgtype.ByteaOID:
-		if strings.HasPrefix(s, `\x`) {
-			if b, err := hex.DecodeString(s[2:]); err == nil {
-				return b
-			}
-		}
-	}
-	return s
 }

@@ -90,8 +90,9 @@ type relation struct {
 }
 
 type column struct {
-	name string
-	oid  uint32
+	name   string
+	oid    uint32
+	typmod int32 // the type modifier (numeric's precision and scale), -1 for none
 }
 
 // txState is the transaction being received.
@@ -550,7 +551,7 @@ func (t *Task) handleLogical(ctx context.Context, lsn pglogrepl.LSN, lm pglogrep
 func (t *Task) addRelation(ctx context.Context, m *pglogrepl.RelationMessage) error {
 	r := &relation{schema: m.Namespace, table: m.RelationName, selected: t.s.selected(m.Namespace, m.RelationName)}
 	for _, c := range m.Columns {
-		r.cols = append(r.cols, column{name: c.Name, oid: c.DataType})
+		r.cols = append(r.cols, column{name: c.Name, oid: c.DataType, typmod: c.TypeModifier})
 	}
 	if r.selected {
 		key, err := t.primaryKey(ctx, m.RelationID)
@@ -656,7 +657,7 @@ func (t *Task) tupleMap(rel *relation, tuple *pglogrepl.TupleData) map[string]an
 		case pglogrepl.TupleDataTypeBinary:
 			row[col.name] = append([]byte(nil), c.Data...)
 		default:
-			row[col.name] = decodeText(col.oid, c.Data, t.s.decimalDouble)
+			row[col.name] = decodeText(col, c.Data, t.s.decimalMode)
 		}
 	}
 	return row
