@@ -2,8 +2,6 @@ package connectors_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,7 +11,6 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/eddy-streams/eddy/broker"
 	"github.com/eddy-streams/eddy/connectors"
 )
 
@@ -99,24 +96,7 @@ func TestClientOverrideProperties(t *testing.T) {
 // SASL_PLAINTEXT, knowing users connect (connect-secret) and tasks
 // (tasks-secret) for SCRAM-SHA-256.
 func startTwoUserBroker(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	for user, pass := range map[string]string{"connect": "connect-secret", "tasks": "tasks-secret"} {
-		if err := broker.SetUserPassword(dir, user, "SCRAM-SHA-256", pass, 4096); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, err := broker.Start(context.Background(), broker.Config{
-		DataDir:                    dir,
-		Listeners:                  []broker.Listener{{Name: "SASL_PLAINTEXT", Protocol: broker.SASLPlaintext, Addr: "127.0.0.1:0"}},
-		GroupInitialRebalanceDelay: -1,
-		Logger:                     slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b.Addr()
+	return startSASLBrokerUsers(t, map[string]string{"connect": "connect-secret", "tasks": "tasks-secret"}, "SCRAM-SHA-256")
 }
 
 // clientUsers records the SASL user and the configuration of each client

@@ -20,11 +20,20 @@ import (
 // startSASLBroker starts a broker whose only listener is SASL_PLAINTEXT,
 // knowing user connect (password connect-secret) for SCRAM and PLAIN.
 func startSASLBroker(t *testing.T) string {
+	return startSASLBrokerUsers(t, map[string]string{"connect": "connect-secret"}, "SCRAM-SHA-256", "SCRAM-SHA-512")
+}
+
+// startSASLBrokerUsers starts a broker whose only listener is
+// SASL_PLAINTEXT, knowing each user with its password for each of the
+// SCRAM mechanisms (and for PLAIN).
+func startSASLBrokerUsers(t *testing.T, users map[string]string, mechanisms ...string) string {
 	t.Helper()
 	dir := t.TempDir()
-	for _, m := range []string{"SCRAM-SHA-256", "SCRAM-SHA-512"} {
-		if err := broker.SetUserPassword(dir, "connect", m, "connect-secret", 4096); err != nil {
-			t.Fatal(err)
+	for user, pass := range users {
+		for _, m := range mechanisms {
+			if err := broker.SetUserPassword(dir, user, m, pass, 4096); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	b, err := broker.Start(context.Background(), broker.Config{
