@@ -72,7 +72,10 @@ func TestCooperativeRebalance(t *testing.T) {
 	idle.mu.Unlock()
 	addr := startBroker(t)
 	group := func(id string) func(*connectors.WorkerConfig) {
-		return func(c *connectors.WorkerConfig) { c.GroupID, c.WorkerID, c.Plugins = "coop", id, idlePlugins() }
+		return func(c *connectors.WorkerConfig) {
+			c.GroupID, c.WorkerID, c.Plugins = "coop", id, idlePlugins()
+			c.ScheduledRebalanceMaxDelay = -1 // w2's tasks go back to w1 as soon as it leaves
+		}
 	}
 	w1 := startWorker(t, addr, group("w1"))
 	if _, _, err := w1.CreateConnector("idle", map[string]string{"connector.class": "test.IdleSource", "tasks.max": "4"}, false); err != nil {

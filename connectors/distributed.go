@@ -40,6 +40,21 @@ import (
 //     for another rebalance, in which it reports it no longer runs it and
 //     the leader gives it to its new owner. So no task runs twice, and
 //     the tasks that do not move are never interrupted.
+//   - When a worker leaves the group (it is restarting, partitioned, or
+//     closed: a graceful Close counts as leaving, as in Kafka Connect), its
+//     tasks are not reassigned at once (KIP-415's scheduled rebalance
+//     delay, WorkerConfig.ScheduledRebalanceMaxDelay): the leader holds
+//     them back, given to nobody, until the delay ends, counted from the
+//     rebalance that found the first of them lost. A worker that comes
+//     back in time (the same worker id) gets them back; when the delay
+//     ends the leader rejoins the group, and in that rebalance the tasks
+//     still held are assigned like new ones, to the workers below their
+//     share first (a worker that joined meanwhile is one). While tasks are
+//     held the leader revokes none for balance. The leader's own tasks
+//     cannot be held: a new leader does not know the last assignment, and
+//     assigns every task that runs nowhere (Kafka Connect does the same).
+//     Connectors run on every worker here, so only tasks are held; the
+//     connector's owner in statuses moves at once.
 //   - Statuses are read back from the status topic, so any worker answers
 //     for tasks running elsewhere.
 type distributed struct {
@@ -64,6 +79,12 @@ type distributed struct {
 
 	groupClient sarama.Client     // the group's own
 	groupConns  map[net.Conn]bool // groupClient's connections
+
+	// Leader only: the tasks' last assignment and those held back for
+	// workers that left; lostTimer asks for the rebalance that ends the
+	// delay.
+	assignor  taskAssignor
+	lostTimer *time.Timer
 }
 
 // assignment is one member's share, sent in the assignment's user data.
@@ -73,12 +94,16 @@ type assignment struct {
 	Tasks      map[string][]int  `json:"tasks"`  // connector → task ids to run here
 	Owners     map[string]string `json:"owners"` // connector → worker id running its Connector, for every connector
 	LeaderURL  string            `json:"leader_url,omitempty"`
+	// Held are the tasks (connector → ids) of workers that left, held back
+	// for them until the scheduled rebalance delay ends: nobody runs them.
+	Held map[string][]int `json:"held,omitempty"`
 }
 
 func newDistributed(w *Worker) *distributed {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &distributed{w: w, ctx: ctx, cancel: cancel, done: make(chan struct{}),
-		rejoin: make(chan struct{}, 1), remote: map[string]StateInfo{}}
+		rejoin: make(chan struct{}, 1), remote: map[string]StateInfo{},
+		assignor: taskAssignor{delay: w.cfg.ScheduledRebalanceMaxDelay}}
 }
 
 // start tails the configs topic from configsEnd and the status topic from
@@ -156,6 +181,9 @@ func (d *distributed) stop() {
 	d.cancel()
 	d.stopping = true
 	joining := d.joining
+	if d.lostTimer != nil {
+		d.lostTimer.Stop()
+	}
 	d.mu.Unlock()
 	if joining {
 		d.breakJoin()
@@ -410,8 +438,9 @@ func (d *distributed) leader() (url string, self bool) {
 }
 
 // Plan runs on the leader: connectors round-robin over the members
-// ordered by worker id (for statuses), tasks balanced sticky (see
-// balanceTasks).
+// ordered by worker id (for statuses), tasks balanced sticky, those of
+// workers that left held back during the scheduled rebalance delay (see
+// taskAssignor).
 func (d *distributed) Plan(members map[string]sarama.ConsumerGroupMemberMetadata, topics map[string][]int32) (sarama.BalanceStrategyPlan, error) {
 	ms := make([]planMember, 0, len(members))
 	for id, meta := range members {
@@ -440,10 +469,25 @@ func (d *distributed) Plan(members map[string]sarama.ConsumerGroupMemberMetadata
 	for i, c := range conns {
 		owners[c.name] = ms[i%len(ms)].worker
 	}
-	tasks := balanceTasks(ms, conns)
+	now := time.Now()
+	d.mu.Lock()
+	tasks, held := d.assignor.assign(ms, conns, now)
+	deadline := d.assignor.deadline
+	if d.lostTimer != nil {
+		d.lostTimer.Stop()
+		d.lostTimer = nil
+	}
+	if len(held) > 0 && !d.stopping {
+		// Nothing else may happen in the group until then: rejoin when the
+		// delay ends, so that a rebalance reassigns the tasks still held.
+		d.lostTimer = time.AfterFunc(deadline.Sub(now), d.requestRejoin)
+		w.logger.Info("holding back the tasks of workers that left until the scheduled rebalance delay ends",
+			"tasks", len(d.assignor.lost), "until", deadline.Format(time.RFC3339))
+	}
+	d.mu.Unlock()
 	plans := make(map[string]assignment, len(ms))
 	for _, m := range ms {
-		plans[m.id] = assignment{Leader: w.cfg.WorkerID, LeaderURL: w.cfg.RESTURL, Tasks: tasks[m.id], Owners: owners}
+		plans[m.id] = assignment{Leader: w.cfg.WorkerID, LeaderURL: w.cfg.RESTURL, Tasks: tasks[m.id], Owners: owners, Held: held}
 	}
 	plan := sarama.BalanceStrategyPlan{}
 	for i, m := range ms {
@@ -458,6 +502,97 @@ func (d *distributed) Plan(members map[string]sarama.ConsumerGroupMemberMetadata
 	d.plans = plans
 	d.mu.Unlock()
 	return plan, nil
+}
+
+// taskAssignor is the leader's memory between plans, for the scheduled
+// rebalance delay (Kafka Connect's scheduled.rebalance.max.delay.ms,
+// KIP-415): a task assigned to a worker that is no longer in the group,
+// and running nowhere, is lost; it is held back (given to nobody) until
+// the delay, counted from the plan that found the first lost task, ends,
+// unless its worker (the same worker id) comes back first and gets it
+// again. Tasks lost while others are held wait for the same deadline.
+// When the deadline has passed, the plan assigns the held tasks like new
+// ones. delay <= 0: lost tasks are assigned at once.
+type taskAssignor struct {
+	delay    time.Duration
+	prev     map[taskKey]string // task → worker id it was assigned to by the last plan
+	lost     map[taskKey]string // held back: task → the worker that left with it
+	deadline time.Time          // when the held tasks are reassigned; zero when none are
+}
+
+// assign plans the tasks of members ms (sorted) at time now: each
+// member's tasks (by member id), and the tasks held back, by connector.
+// It remembers this plan for the next.
+func (a *taskAssignor) assign(ms []planMember, conns []planConnector, now time.Time) (map[string]map[string][]int, map[string][]int) {
+	exists := map[taskKey]bool{}
+	for _, c := range conns {
+		for t := range c.tasks {
+			exists[taskKey{c.name, t}] = true
+		}
+	}
+	present := map[string]int{} // worker id → index of its first member
+	running := map[taskKey]bool{}
+	for i := len(ms) - 1; i >= 0; i-- {
+		present[ms[i].worker] = i
+		for name, ids := range ms[i].running {
+			for _, id := range ids {
+				running[taskKey{name, id}] = true
+			}
+		}
+	}
+	if a.delay > 0 {
+		for k, worker := range a.prev {
+			if _, here := present[worker]; !here && exists[k] && !running[k] {
+				if _, held := a.lost[k]; !held {
+					if a.lost == nil {
+						a.lost = map[taskKey]string{}
+					}
+					a.lost[k] = worker
+				}
+			}
+		}
+	}
+	reclaim := map[taskKey]int{}
+	for k, worker := range a.lost {
+		if !exists[k] || running[k] {
+			delete(a.lost, k)
+		} else if i, back := present[worker]; back {
+			reclaim[k] = i
+			delete(a.lost, k)
+		}
+	}
+	switch {
+	case len(a.lost) == 0:
+		a.deadline = time.Time{}
+	case a.deadline.IsZero():
+		a.deadline = now.Add(a.delay)
+	case !now.Before(a.deadline): // the delay is over: assign them
+		clear(a.lost)
+		a.deadline = time.Time{}
+	}
+	hold := map[taskKey]bool{}
+	held := map[string][]int{}
+	for _, c := range conns { // in order, for stable ids
+		for t := range c.tasks {
+			if k := (taskKey{c.name, t}); a.lost[k] != "" {
+				hold[k] = true
+				held[k.connector] = append(held[k.connector], k.id)
+			}
+		}
+	}
+	tasks := balanceTasks(ms, conns, hold, reclaim)
+	a.prev = map[taskKey]string{}
+	for _, m := range ms {
+		for name, ids := range tasks[m.id] {
+			for _, id := range ids {
+				a.prev[taskKey{name, id}] = m.worker
+			}
+		}
+	}
+	if len(held) == 0 {
+		held = nil
+	}
+	return tasks, held
 }
 
 type planMember struct {
@@ -478,11 +613,16 @@ type taskKey struct {
 // balanceTasks gives each member (sorted) its tasks for this generation:
 // every member gets its share (the task count divided by the members,
 // the remainder going to the members running the most), keeping the tasks
-// it runs up to its share; the other tasks go to members below their
-// share, in member order. A task that must move but still runs on another
-// member is given to nobody this time: that member stops it and asks for
-// another rebalance, after which it is free.
-func balanceTasks(ms []planMember, conns []planConnector) map[string]map[string][]int {
+// it runs, then those it reclaims, up to its share; the other tasks go to
+// members below their share, in member order. A task that must move but
+// still runs on another member is given to nobody this time: that member
+// stops it and asks for another rebalance, after which it is free.
+//
+// Tasks in hold are given to nobody but count in the shares; while there
+// are any, no member's share is below what it runs (no task is revoked
+// for balance). reclaim maps tasks that run nowhere to the member that
+// should have them back, within its share.
+func balanceTasks(ms []planMember, conns []planConnector, hold map[taskKey]bool, reclaim map[taskKey]int) map[string]map[string][]int {
 	var all []taskKey
 	exists := map[taskKey]bool{}
 	for _, c := range conns {
@@ -515,11 +655,22 @@ func balanceTasks(ms []planMember, conns []planConnector) map[string]map[string]
 	for _, i := range order[:len(all)%len(ms)] {
 		share[i]++
 	}
+	if len(hold) > 0 {
+		for i := range share {
+			share[i] = max(share[i], claims[i])
+		}
+	}
 	owner := map[taskKey]int{}
 	load := make([]int, len(ms))
 	var pool []taskKey
 	for _, k := range all {
+		if hold[k] {
+			continue
+		}
 		if i, ok := claimant[k]; ok && load[i] < share[i] {
+			owner[k] = i
+			load[i]++
+		} else if i, ok := reclaim[k]; ok && load[i] < share[i] && !isClaimed(claimant, k) {
 			owner[k] = i
 			load[i]++
 		} else {
@@ -539,13 +690,21 @@ func balanceTasks(ms []planMember, conns []planConnector) map[string]map[string]
 		out[m.id] = map[string][]int{}
 	}
 	for _, k := range all {
-		i := owner[k]
+		i, ok := owner[k]
+		if !ok {
+			continue // held
+		}
 		if c, running := claimant[k]; running && c != i {
 			continue // revoked from c this generation; i gets it in the next
 		}
 		out[ms[i].id][k.connector] = append(out[ms[i].id][k.connector], k.id)
 	}
 	return out
+}
+
+func isClaimed(claimant map[taskKey]int, k taskKey) bool {
+	_, ok := claimant[k]
+	return ok
 }
 
 // AssignmentData runs on the leader after Plan: each member's share.
@@ -566,6 +725,15 @@ func (d *distributed) OnAssignment(ma *sarama.ConsumerGroupMemberAssignment, gen
 	}
 	d.mu.Lock()
 	d.mine = a
+	if a.Leader != d.w.cfg.WorkerID {
+		// Another worker leads: should this one lead again, its memory of
+		// the assignment would be stale.
+		d.assignor = taskAssignor{delay: d.assignor.delay}
+		if d.lostTimer != nil {
+			d.lostTimer.Stop()
+			d.lostTimer = nil
+		}
+	}
 	d.mu.Unlock()
 }
 
@@ -739,6 +907,10 @@ func (d *distributed) statusLocked(cr *connectorRun, st ConnectorStatus) Connect
 	if owner := d.mine.Owners[cr.name]; owner != "" {
 		st.Connector.WorkerID = owner
 	}
+	held := map[int]bool{}
+	for _, id := range d.mine.Held[cr.name] {
+		held[id] = true
+	}
 	for id := range cr.taskConfigs {
 		si := StateInfo{State: StateUnassigned}
 		if t, ok := local[id]; ok {
@@ -746,6 +918,11 @@ func (d *distributed) statusLocked(cr *connectorRun, st ConnectorStatus) Connect
 			si.WorkerID = d.w.cfg.WorkerID
 		} else if r, ok := d.remote[fmt.Sprintf("status-task-%s-%d", cr.name, id)]; ok && r.WorkerID != d.w.cfg.WorkerID {
 			si = r
+			if held[id] {
+				// Its worker left (its last status may say RUNNING): the
+				// task waits for it, or for the delay to end.
+				si.State, si.Trace = StateUnassigned, ""
+			}
 		}
 		si.ID = &id
 		st.Tasks = append(st.Tasks, si)

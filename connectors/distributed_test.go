@@ -31,7 +31,10 @@ func tasksByWorker(w *connectors.Worker, name string) map[string]int {
 func TestTwoWorkersShareTasks(t *testing.T) {
 	addr := startBroker(t)
 	group := func(id string) func(*connectors.WorkerConfig) {
-		return func(c *connectors.WorkerConfig) { c.GroupID = "connect-cluster"; c.WorkerID = id }
+		return func(c *connectors.WorkerConfig) {
+			c.GroupID, c.WorkerID = "connect-cluster", id
+			c.ScheduledRebalanceMaxDelay = -1 // w2's tasks move to w1 as soon as it leaves
+		}
 	}
 	w1 := startWorker(t, addr, group("w1"))
 	w2 := startWorker(t, addr, group("w2"))

@@ -69,6 +69,14 @@ type WorkerConfig struct {
 	// requests are not forwarded to, and it handles what it receives
 	// itself.
 	RESTURL string
+	// ScheduledRebalanceMaxDelay is how long, in distributed mode, the
+	// tasks of a worker that left the group (closed, restarting, cut off)
+	// wait for it to come back before the leader reassigns them to the
+	// other workers (scheduled.rebalance.max.delay.ms, KIP-415). A worker
+	// coming back in time (same WorkerID) gets them back. Zero: 5 minutes,
+	// Kafka Connect's default; negative: reassign at once (the worker
+	// property's 0). The leader's setting applies.
+	ScheduledRebalanceMaxDelay time.Duration
 	// Plugins to offer; DefaultPlugins() when nil.
 	Plugins *Plugins
 	// Security are the worker's TLS and SASL settings towards the brokers
@@ -222,6 +230,9 @@ func (c *WorkerConfig) fill() error {
 	}
 	if c.StatusPartitions <= 0 {
 		c.StatusPartitions = 5
+	}
+	if c.ScheduledRebalanceMaxDelay == 0 {
+		c.ScheduledRebalanceMaxDelay = 5 * time.Minute
 	}
 	for _, rf := range []struct {
 		v    *int16

@@ -24,6 +24,7 @@ var WorkerProperties = map[string]string{
 	"offset.storage.replication.factor":     "OffsetsReplicationFactor (-1: the broker's default)",
 	"status.storage.replication.factor":     "StatusReplicationFactor (-1: the broker's default)",
 	"offset.flush.interval.ms":              "OffsetFlushInterval",
+	"scheduled.rebalance.max.delay.ms":      "ScheduledRebalanceMaxDelay (0: reassign at once)",
 	"key.converter":                         "KeyConverter (key.converter.* configure it)",
 	"value.converter":                       "ValueConverter (value.converter.* configure it)",
 	"rest.advertised.host.name":             "WorkerID, with rest.advertised.port",
@@ -196,6 +197,15 @@ func WorkerConfigFromProperties(cfg WorkerConfig, props map[string]string) (Work
 				return cfg, "", nil, fmt.Errorf("%s=%q: want a positive number of milliseconds", k, v)
 			}
 			cfg.OffsetFlushInterval = time.Duration(n) * time.Millisecond
+		case k == "scheduled.rebalance.max.delay.ms":
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil || n < 0 {
+				return cfg, "", nil, fmt.Errorf("%s=%q: want a number of milliseconds", k, v)
+			}
+			cfg.ScheduledRebalanceMaxDelay = time.Duration(n) * time.Millisecond
+			if n == 0 {
+				cfg.ScheduledRebalanceMaxDelay = -1 // WorkerConfig's zero is the default
+			}
 		case k == "producer.compression.type":
 			if _, ok := compressionCodecs[strings.ToLower(v)]; !ok {
 				return cfg, "", nil, fmt.Errorf("%s=%q: want none, gzip, snappy, lz4 or zstd", k, v)
