@@ -144,7 +144,7 @@ func storedN(ctx context.Context, client sarama.Client, topic, connector string)
 		}
 		err = func() error {
 			defer pc.Close()
-			timeout := time.NewTimer(10 * time.Second)
+			timeout := time.NewTimer(time.Minute)
 			defer timeout.Stop()
 			for {
 				select {
@@ -210,7 +210,7 @@ func TestSourceCommitAfterOffsetFlush(t *testing.T) {
 		"connector.class": "test.CommitSource", "value.converter": "org.apache.kafka.connect.storage.StringConverter"}, false); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "a Commit covering every record", func() bool {
+	waitFor(t, 2*time.Minute, "a Commit covering every record", func() bool {
 		commits, covered, problems, _ := log.get()
 		if len(problems) > 0 {
 			t.Fatalf("after %d commits: %v", commits, problems)
@@ -228,7 +228,7 @@ func TestSourceCommitAfterOffsetFlush(t *testing.T) {
 	if err := w.DeleteConnector("committer"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the task stopped", func() bool {
+	waitFor(t, time.Minute, "the task stopped", func() bool {
 		_, _, _, events := log.get()
 		return len(events) > 0 && events[len(events)-1] == "stop"
 	})
