@@ -150,9 +150,20 @@ func inferSchema(v any) map[string]any {
 		return map[string]any{"type": "string", "optional": false}
 	case bool:
 		return map[string]any{"type": "boolean", "optional": false}
-	case int, int32, int64:
+	case int8:
+		return map[string]any{"type": "int8", "optional": false}
+	case int16, uint8:
+		return map[string]any{"type": "int16", "optional": false}
+	case int32, uint16:
+		return map[string]any{"type": "int32", "optional": false}
+	case int, int64, uint, uint32, uint64:
+		// Connect has no unsigned types: each unsigned kind takes the
+		// smallest signed type that holds all its values (uint and uint64
+		// as int64, as Kafka's own converters treat a long).
 		return map[string]any{"type": "int64", "optional": false}
-	case float32, float64:
+	case float32:
+		return map[string]any{"type": "float", "optional": false}
+	case float64:
 		return map[string]any{"type": "double", "optional": false}
 	case []byte:
 		return map[string]any{"type": "bytes", "optional": false}
