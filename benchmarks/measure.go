@@ -22,11 +22,7 @@ func cpuTime() time.Duration {
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
 	}
-	t := time.Duration(ru.Utime.Nano()+ru.Stime.Nano()) + time.Duration(childrenCPU.Load())
-	if pid := childPID.Load(); pid != 0 {
-		t += processCPU(pid) // the broker benchmark's running broker process
-	}
-	return t
+	return time.Duration(ru.Utime.Nano()+ru.Stime.Nano()) + time.Duration(childrenCPU.Load()) + brokerCPU()
 }
 
 // brokerCPU is the user+system CPU time of the broker benchmark's running

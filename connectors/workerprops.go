@@ -151,6 +151,14 @@ func WorkerConfigFromProperties(cfg WorkerConfig, props map[string]string) (Work
 		}
 		return n, nil
 	}
+	// millis reads a number of milliseconds, zero allowed.
+	millis := func(k, v string) (time.Duration, error) {
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("%s=%q: want a number of milliseconds", k, v)
+		}
+		return time.Duration(n) * time.Millisecond, nil
+	}
 	for _, k := range sortedKeys(props) {
 		if security[k] {
 			continue
@@ -198,12 +206,12 @@ func WorkerConfigFromProperties(cfg WorkerConfig, props map[string]string) (Work
 			}
 			cfg.OffsetFlushInterval = time.Duration(n) * time.Millisecond
 		case k == "scheduled.rebalance.max.delay.ms":
-			n, err := strconv.ParseInt(v, 10, 32)
-			if err != nil || n < 0 {
-				return cfg, "", nil, fmt.Errorf("%s=%q: want a number of milliseconds", k, v)
+			d, err := millis(k, v)
+			if err != nil {
+				return cfg, "", nil, err
 			}
-			cfg.ScheduledRebalanceMaxDelay = time.Duration(n) * time.Millisecond
-			if n == 0 {
+			cfg.ScheduledRebalanceMaxDelay = d
+			if d == 0 {
 				cfg.ScheduledRebalanceMaxDelay = -1 // WorkerConfig's zero is the default
 			}
 		case k == "producer.compression.type":
@@ -212,11 +220,11 @@ func WorkerConfigFromProperties(cfg WorkerConfig, props map[string]string) (Work
 			}
 			cfg.ProducerCompression = strings.ToLower(v)
 		case k == "producer.linger.ms":
-			n, err := strconv.ParseInt(v, 10, 32)
-			if err != nil || n < 0 {
-				return cfg, "", nil, fmt.Errorf("%s=%q: want a number of milliseconds", k, v)
+			d, err := millis(k, v)
+			if err != nil {
+				return cfg, "", nil, err
 			}
-			cfg.ProducerLinger = time.Duration(n) * time.Millisecond
+			cfg.ProducerLinger = d
 		case k == "consumer.max.poll.records":
 			n, err := positive(k, v, 32)
 			if err != nil {
